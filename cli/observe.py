@@ -1,0 +1,198 @@
+"""``gpt2030 observe``: add, list, show, remove and validate observations in the ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from gpt2030.cli import CommandError
+from gpt2030.observations import FIELDS, KINDS, STATUSES, Ledger, decimal_year, ledger_path
+from gpt2030.observations.store import read_rows
+from gpt2030.observations.units import UNITS
+
+# Flags of ``observe add`` and the ledger fields they fill.
+_ADD_FLAGS = {
+    "kind": "kind",
+    "subject": "subject",
+    "metric": "metric",
+    "value": "value",
+    "unit": "unit",
+    "date": "date",
+    "target_date": "target_date",
+    "low": "low",
+    "high": "high",
+    "interval": "interval",
+    "bound": "bound",
+    "status": "status",
+    "confidence": "confidence",
+    "source": "source",
+    "note": "note",
+    "id": "id",
+}
+
+_EXAMPLE = (
+    "example:\n  gpt2030 observe add --kind inference_speed --subject gpt-4 --value 20 "
+    '--unit tokens/s --date 2024-03 --source "https://example.org/measurement"'
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``observe`` and its sub-commands to the top-level parser."""
+    p = sub.add_parser("observe", help="add, list, show, remove or validate observations",
+                       description="Work with the observation ledger "
+                       "($GPT2030_HOME/observations/ledger.csv).")
+    osub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    add = osub.add_parser(
+        "add", help="add one observation (flags) or many (--file), validated, all or nothing",
+        epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add.add_argument("--file", type=Path, help="CSV of rows with the ledger's columns "
+                     "(id and added may be empty); every row lands or none does")
+    add.add_argument("--kind", choices=list(KINDS), help="what the observation measures")
+    add.add_argument("--subject", help="the model, system, chip or benchmark it is about")
+    add.add_argument("--metric", help="what exactly was measured (benchmark, setting, constant)")
+    add.add_argument("--value", help="the number, in --unit")
+    add.add_argument("--unit", help=f"one of: {', '.join(UNITS)}")
+    add.add_argument("--date", help="when the fact held: YYYY, YYYY-MM or YYYY-MM-DD")
+    add.add_argument("--target-date", dest="target_date", help="for forecasts: the date forecast")
+    add.add_argument("--low", help="lower end of the stated interval")
+    add.add_argument("--high", help="upper end of the stated interval")
+    add.add_argument("--interval", default=None,
+                     help="what low/high are: 90%%, 95%%, 80%%, 50%%, 1sd or range "
+                     "(default 90%% when --low/--high are given)")
+    add.add_argument("--bound", choices=["lower", "upper"],
+                     help="the value is only a bound: lower = 'at least', upper = 'at most'")
+    add.add_argument("--status", choices=STATUSES, help="default: measured, or forecast "
+                     "when --target-date is given")
+    add.add_argument("--confidence", help="confident/likely/speculative (Epoch) or high/medium/low")
+    add.add_argument("--source", help="citation or URL (required)")
+    add.add_argument("--note", help="a short note")
+    add.add_argument("--id", help="a stable id (default: made from kind, subject, metric, date)")
+    add.add_argument("--update", action="store_true",
+                     help="then run `gpt2030 update` (infer, diagnose, report)")
+    add.set_defaults(func=cmd_add)
+
+    lst = osub.add_parser("list", help="list observations, filtered")
+    lst.add_argument("--kind", choices=list(KINDS))
+    lst.add_argument("--subject", help="case-insensitive substring of the subject")
+    lst.add_argument("--since", help="only dated on or after (YYYY[-MM[-DD]])")
+    lst.add_argument("--until", help="only dated on or before (YYYY[-MM[-DD]])")
+    lst.add_argument("--removed", action="store_true", help="list removed observations instead")
+    lst.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    lst.set_defaults(func=cmd_list)
+
+    show = osub.add_parser("show", help="print one observation, every field")
+    show.add_argument("id")
+    show.add_argument("--format", choices=["text", "json"], default="text")
+    show.set_defaults(func=cmd_show)
+
+    rm = osub.add_parser("remove", help="withdraw an observation (kept, marked, with the reason)")
+    rm.add_argument("id")
+    rm.add_argument("--reason", required=True, help="why it is withdrawn")
+    rm.set_defaults(func=cmd_remove)
+
+    val = osub.add_parser("validate", help="check the whole ledger; report every problem")
+    val.set_defaults(func=cmd_validate)
+
+
+def _ledger() -> Ledger:
+    path = ledger_path()
+    if not path.is_file():
+        raise CommandError(f"no ledger at {path}: run from a gpt2030 checkout or set GPT2030_HOME")
+    return Ledger(path)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    ledger = _ledger()
+    if args.file is not None:
+        given = [f for f in _ADD_FLAGS if getattr(args, f) is not None]
+        if given:
+            raise CommandError(f"--file takes every field from the file; drop --{given[0]}")
+        rows = read_rows(args.file)
+        if not rows:
+            raise CommandError(f"{args.file}: no rows")
+        added = ledger.add(rows, origin=str(args.file))
+    else:
+        row = {field: getattr(args, flag) or "" for flag, field in _ADD_FLAGS.items()}
+        if row["low"] or row["high"]:
+            row["interval"] = row["interval"] or "90%"
+        row["status"] = row["status"] or ("forecast" if row["target_date"] else "measured")
+        added = ledger.add([row])
+    for row in added:
+        print(f"added {row['id']}")
+    if args.update:
+        from gpt2030.cli.analysis import run_update
+
+        return run_update(args)
+    return 0
+
+
+def _filtered(args: argparse.Namespace) -> list[dict[str, str]]:
+    rows = _ledger().rows(include_removed=args.removed)
+    if args.removed:
+        rows = [r for r in rows if r["removed_on"]]
+    if args.kind:
+        rows = [r for r in rows if r["kind"] == args.kind]
+    if args.subject:
+        rows = [r for r in rows if args.subject.casefold() in r["subject"].casefold()]
+    for flag, keep in (("since", lambda t, lim: t >= lim), ("until", lambda t, lim: t <= lim)):
+        text = getattr(args, flag)
+        if text:
+            try:
+                limit = decimal_year(text)
+            except ValueError as err:
+                raise CommandError(f"--{flag}: {err}") from None
+            rows = [r for r in rows if keep(decimal_year(r["date"]), limit)]
+    return rows
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = _filtered(args)
+    if args.format == "json":
+        json.dump(rows, sys.stdout, indent=1)
+        print()
+    elif args.format == "csv":
+        pd.DataFrame(rows, columns=list(FIELDS)).to_csv(sys.stdout, index=False)
+    else:
+        cols = ["id", "date", "subject", "metric", "value", "unit", "status"]
+        frame = pd.DataFrame(rows, columns=cols)
+        frame["subject"] = frame["subject"].str.slice(0, 32)
+        frame["metric"] = frame["metric"].str.slice(0, 24)
+        print(frame.to_string(index=False) if rows else "no observations match")
+        print(f"{len(rows)} observation(s)")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    row = _ledger().get(args.id)
+    if args.format == "json":
+        print(json.dumps(row, indent=1))
+    else:
+        width = max(map(len, FIELDS))
+        for field in FIELDS:
+            if row[field]:
+                print(f"{field:<{width}}  {row[field]}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    row = _ledger().remove(args.id, args.reason)
+    print(f"removed {row['id']} ({row['removed_reason']})")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    ledger = _ledger()
+    problems = ledger.problems()
+    for p in problems:
+        print(p)
+    n = len(ledger.rows(include_removed=True))
+    if problems:
+        print(f"{len(problems)} problem(s) in {n} rows", file=sys.stderr)
+        return 1
+    print(f"ok: {n} rows, no problems")
+    return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gpt2030.cli import CommandError, observe
+from gpt2030.cli import CommandError, analysis, backtest, observe, report, runs
 from gpt2030.observations import LedgerError
 
 
@@ -19,6 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     observe.register(sub)
+    runs.register(sub)
+    analysis.register(sub)
+    report.register(sub)
+    backtest.register(sub)
     return parser
 
 

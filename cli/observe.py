@@ -125,7 +125,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     for row in added:
         print(f"added {row['id']}")
     if args.update:
-        from gpt2030.cli.analysis import run_update
+        from gpt2030.cli.report import run_update
 
         return run_update(args)
     return 0

@@ -1,0 +1,1 @@
+"""Inference: sampling, the run store, diagnostics and forecasts from stored runs."""

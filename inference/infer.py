@@ -1,0 +1,106 @@
+"""``infer``: ledger in, stored run out; reused when the same computation was already done."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from gpt2030.inference.runs import (
+    Run,
+    find_run,
+    new_run_id,
+    observations_to_dataset,
+    package_versions,
+    run_key,
+    save_run,
+)
+from gpt2030.inference.sampling import SamplerConfig, fit
+from gpt2030.models import MODEL_VERSION, build_model, get_config
+from gpt2030.models.evidence import prepare_evidence
+from gpt2030.observations import Ledger, observation_frame, observation_hash
+from gpt2030.observations.schema import decimal_year
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """Everything that determines a run."""
+
+    config: str = "default"
+    sampler: SamplerConfig = SamplerConfig()
+    seed: int = 2030
+    cutoff: str | None = None  # YYYY[-MM[-DD]]: only observations dated on or before it
+    prior_only: bool = False
+
+
+def select_rows(rows: list[dict[str, str]], cutoff: str | None) -> list[dict[str, str]]:
+    """Rows dated on or before the cutoff (all rows without one).
+
+    A row counts from the *end* of its date's period (a ``2023`` row is known by
+    2023-12-31), so a cutoff never admits a row that could postdate it.
+    """
+    if cutoff is None:
+        return list(rows)
+    from gpt2030.observations.schema import parse_date
+
+    limit = parse_date(cutoff)[1]
+    return [r for r in rows if parse_date(r["date"])[1] <= limit]
+
+
+def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = False,
+          progressbar: bool = False, today: date | None = None) -> tuple[Run, bool]:
+    """Fit the model to the ledger and store the run; return it and whether it was reused."""
+    config = get_config(request.config)
+    rows = select_rows(ledger.rows(), request.cutoff)
+    obs_hash = observation_hash(rows)
+    key = run_key(obs_hash, config.describe(), request.sampler.describe(), request.seed,
+                  request.cutoff, request.prior_only)
+    if not force:
+        existing = find_run(runs_dir, key)
+        if existing is not None:
+            return existing, True
+
+    start = time.perf_counter()
+    frame = observation_frame(rows)
+    model = build_model(frame, config)
+    evidence = prepare_evidence(frame, config.expert_forecasts)
+    timings = {"build": time.perf_counter() - start}
+    dt, fit_timings = fit(model, request.sampler, request.seed, progressbar=progressbar,
+                          prior_only=request.prior_only)
+    timings.update(fit_timings)
+    dt["observations"] = observations_to_dataset(frame, evidence.roles if
+                                                 config.use_observations else
+                                                 frame["id"].map(lambda _: "unused (prior only)"))
+
+    from gpt2030.inference.diagnostics import check
+
+    start = time.perf_counter()
+    report = check(dt)
+    timings["diagnostics"] = time.perf_counter() - start
+    timings["total"] = sum(timings.values())
+    now = datetime.now(UTC)
+    run_id = new_run_id(key, now)
+    manifest = {
+        "run_id": run_id,
+        "key": key,
+        "created": now.isoformat(timespec="seconds"),
+        "model_version": MODEL_VERSION,
+        "observation_hash": obs_hash,
+        "n_observations": len(rows),
+        "n_conditioning": int((evidence.roles.reindex(frame.index).fillna("")
+                               .str.startswith("context") == False).sum())  # noqa: E712
+        if config.use_observations else 0,
+        "latest_observation": max((r["date"] for r in rows), default=None,
+                                  key=lambda d: decimal_year(d)),
+        "config": config.describe(),
+        "sampler": request.sampler.describe(),
+        "seed": request.seed,
+        "cutoff": request.cutoff,
+        "prior_only": request.prior_only or "posterior" not in dt.children,
+        "packages": package_versions(),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "diagnostics": report.to_dict(),
+        "verdict": report.verdict,
+    }
+    return save_run(dt, manifest, runs_dir), False

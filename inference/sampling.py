@@ -1,0 +1,124 @@
+"""Sampling: prior predictive, posterior, posterior predictive, log-likelihood, log-prior.
+
+One function, :func:`fit`, turns a model into a DataTree with every group the diagnostics
+and reports read. Every random call takes its seed from the one ``seed`` argument.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pymc as pm
+import pymc.stats
+import xarray as xr
+
+#: Draws of the prior predictive kept with every run (for prior-data conflict checks and
+#: prior-only forecasts).
+PRIOR_DRAWS = 1000
+SAMPLERS = ("nutpie", "pymc", "numpyro")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How to sample: the run's stored settings."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    sampler: str = "nutpie"
+    # Above the usual 0.8: the frontier likelihoods (a system is at or below the frontier)
+    # have regions of high curvature where a smaller step avoids divergences.
+    target_accept: float = 0.95
+
+    def describe(self) -> dict[str, object]:
+        """JSON-serialisable settings."""
+        return asdict(self)
+
+
+def has_observations(model: pm.Model) -> bool:
+    """Whether the model conditions on anything (else its posterior is its prior)."""
+    return bool(model.observed_RVs)
+
+
+def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = False,
+        prior_only: bool = False) -> tuple[xr.DataTree, dict[str, float]]:
+    """Sample a model; return the DataTree and the seconds each stage took.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    config : SamplerConfig
+    seed : int
+        The only source of randomness: the same model, config and seed give the same draws.
+    progressbar : bool
+    prior_only : bool
+        Sample the prior predictive only (also the case for a model with no observations).
+
+    Returns
+    -------
+    (xarray.DataTree, dict)
+        Groups ``prior``, ``prior_predictive`` and, unless prior-only, ``posterior``,
+        ``sample_stats``, ``posterior_predictive``, ``log_likelihood``, ``log_prior``,
+        ``observed_data``.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with model:
+        dt = pm.sample_prior_predictive(draws=PRIOR_DRAWS, random_seed=seed)
+    timings["prior_predictive"] = time.perf_counter() - start
+    if prior_only or not has_observations(model):
+        return dt, timings
+
+    start = time.perf_counter()
+    post = _sample_posterior(model, config, seed, progressbar, timings)
+    timings["posterior"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with model:
+        pm.sample_posterior_predictive(post, random_seed=seed, extend_inferencedata=True,
+                                       progressbar=False)
+        pm.compute_log_likelihood(post, progressbar=False)
+        pymc.stats.compute_log_prior(post)
+    timings["predictive_and_log_densities"] = time.perf_counter() - start
+    for name in ("prior", "prior_predictive"):
+        post[name] = dt[name].to_dataset()
+    return post, timings
+
+
+def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool,
+                      timings: dict[str, float]) -> xr.DataTree:
+    if config.sampler == "nutpie":
+        import nutpie
+
+        start = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(model)
+        timings["compile"] = time.perf_counter() - start
+        start = time.perf_counter()
+        dt = nutpie.sample(compiled, draws=config.draws, tune=config.tune, chains=config.chains,
+                           cores=min(config.chains, 2), seed=seed, progress_bar=progressbar,
+                           save_warmup=False, target_accept=config.target_accept)
+        timings["sampling"] = time.perf_counter() - start
+        # nutpie stores the free parameters; add every Deterministic of the model.
+        with model:
+            dt["posterior"] = pm.compute_deterministics(dt["posterior"].to_dataset(),
+                                                        merge_dataset=True, progressbar=False)
+        observed = {rv.name: model.rvs_to_values[rv].eval() for rv in model.observed_RVs}
+        dt["observed_data"] = xr.Dataset(
+            {name: (model.named_vars_to_dims.get(name, ()), values)
+             for name, values in observed.items()},
+            coords={d: np.asarray(model.coords[d]) for name in observed
+                    for d in model.named_vars_to_dims.get(name, ())},
+        )
+        return dt
+    if config.sampler in ("pymc", "numpyro"):
+        start = time.perf_counter()
+        with model:
+            dt = pm.sample(draws=config.draws, tune=config.tune, chains=config.chains, cores=1,
+                           random_seed=seed, nuts_sampler=config.sampler,
+                           target_accept=config.target_accept,
+                           progressbar=progressbar, compute_convergence_checks=False)
+        timings["sampling"] = time.perf_counter() - start
+        return dt
+    raise ValueError(f"unknown sampler {config.sampler!r}; one of {', '.join(SAMPLERS)}")

@@ -1,0 +1,1 @@
+"""Reports: a run in, HTML and Markdown out."""

@@ -89,6 +89,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
             raise CommandError(f"--cutoff: {err}") from None
     request = InferRequest(config=args.config, sampler=sampler_config(args), seed=args.seed,
                            cutoff=args.cutoff, prior_only=args.prior_only)
+    if args.sampler == "nutpie" and args.tune < 1:
+        raise CommandError("nutpie needs --tune of at least 1; use --sampler pymc to sample "
+                           "without tuning")
     run, reused = infer(open_ledger(), default_runs_dir(), request, force=args.force,
                         progressbar=True)
     if reused:

@@ -16,7 +16,7 @@ import xarray as xr
 
 #: Draws of the prior predictive kept with every run (for prior-data conflict checks and
 #: prior-only forecasts).
-PRIOR_DRAWS = 1000
+PRIOR_DRAWS = 500
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 
 
@@ -91,6 +91,11 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
                       timings: dict[str, float]) -> xr.DataTree:
     if config.sampler == "nutpie":
         import nutpie
+
+        if config.tune < 1:
+            # nutpie 0.16 panics ("poisoned sampler state") without a single tuning step.
+            raise ValueError("nutpie needs --tune of at least 1; use --sampler pymc to sample "
+                             "without tuning")
 
         start = time.perf_counter()
         compiled = nutpie.compile_pymc_model(model)

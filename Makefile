@@ -1,0 +1,33 @@
+# The two commands of the README: `make forecast` (set up, then the forecast report from the
+# shipped observations) and `make test` (set up, then the whole test suite, slow tier included).
+#
+# PyMC 6 / ArviZ 1 need Python >= 3.12; on 3.11 pip silently installs PyMC 5 instead. So the
+# virtual environment is made with an explicit 3.12 (or 3.13): from PATH, else from pyenv.
+PYTHON ?= $(firstword $(shell command -v python3.12 python3.13 2>/dev/null) \
+                      $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) \
+                      $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: forecast test lint bench setup
+forecast: $(STAMP)
+	$(VENV)/bin/gpt2030 update
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest --run-slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_infer.py
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.12 or 3.13 not found (PyMC 6 needs >= 3.12); set PYTHON=/path/to/python3.12" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e ".[test,lint]"
+	rm -f $(VENV)/.installed-*
+	touch $@

@@ -98,7 +98,10 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
                              "without tuning")
 
         start = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model)
+        # Only the free parameters: the Deterministics (whole trajectories) are computed
+        # afterwards with PyTensor, whose compiled code is cached on disk; asking numba to
+        # compile them too costs ~25% more compile time on every run.
+        compiled = nutpie.compile_pymc_model(model, var_names=[rv.name for rv in model.free_RVs])
         timings["compile"] = time.perf_counter() - start
         start = time.perf_counter()
         dt = nutpie.sample(compiled, draws=config.draws, tune=config.tune, chains=config.chains,

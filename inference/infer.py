@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+import pandas as pd
 
 from gpt2030.inference.runs import (
     Run,
@@ -20,7 +22,7 @@ from gpt2030.inference.sampling import SamplerConfig, fit
 from gpt2030.models import MODEL_VERSION, build_model, get_config
 from gpt2030.models.evidence import prepare_evidence
 from gpt2030.observations import Ledger, observation_frame, observation_hash
-from gpt2030.observations.schema import decimal_year
+from gpt2030.observations.schema import decimal_year, parse_date
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class InferRequest:
     """Everything that determines a run."""
 
     config: str = "default"
-    sampler: SamplerConfig = SamplerConfig()
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
     seed: int = 2030
     cutoff: str | None = None  # YYYY[-MM[-DD]]: only observations dated on or before it
     prior_only: bool = False
@@ -42,8 +44,6 @@ def select_rows(rows: list[dict[str, str]], cutoff: str | None) -> list[dict[str
     """
     if cutoff is None:
         return list(rows)
-    from gpt2030.observations.schema import parse_date
-
     limit = parse_date(cutoff)[1]
     return [r for r in rows if parse_date(r["date"])[1] <= limit]
 
@@ -69,9 +69,9 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
     dt, fit_timings = fit(model, request.sampler, request.seed, progressbar=progressbar,
                           prior_only=request.prior_only)
     timings.update(fit_timings)
-    dt["observations"] = observations_to_dataset(frame, evidence.roles if
-                                                 config.use_observations else
-                                                 frame["id"].map(lambda _: "unused (prior only)"))
+    roles = (evidence.roles.reindex(frame.index).fillna("") if config.use_observations
+             else pd.Series("context: this configuration uses no observations", frame.index))
+    dt["observations"] = observations_to_dataset(frame, roles)
 
     from gpt2030.inference.diagnostics import check
 
@@ -88,9 +88,7 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
         "model_version": MODEL_VERSION,
         "observation_hash": obs_hash,
         "n_observations": len(rows),
-        "n_conditioning": int((evidence.roles.reindex(frame.index).fillna("")
-                               .str.startswith("context") == False).sum())  # noqa: E712
-        if config.use_observations else 0,
+        "n_conditioning": int((~roles.str.startswith("context")).sum()),
         "latest_observation": max((r["date"] for r in rows), default=None,
                                   key=lambda d: decimal_year(d)),
         "config": config.describe(),

@@ -24,6 +24,7 @@ from gpt2030.models.priors import (
 )
 from gpt2030.observations.schema import INTERVALS
 
+
 def _z(coverage: float) -> float:
     """Standard-normal quantile of the upper end of a central interval of ``coverage``."""
     return float(norm.ppf(0.5 + coverage / 2))
@@ -172,7 +173,8 @@ def prepare_evidence(frame: pd.DataFrame, expert_forecasts: bool = False) -> Evi
                     y=math.log10(row["value_base"]), sigma=log10_sigma(row))
             else:
                 skip(row, "expert forecast (switched off; config with_forecasts uses it)")
-        elif kind == "scaling_constant" and row["metric"] == "a" and "kaplan" in row["subject"].casefold():
+        elif (kind == "scaling_constant" and row["metric"] == "a"
+              and "kaplan" in row["subject"].casefold()):
             skip(row, "Kaplan et al. 2020's exponent, superseded by Hoffmann et al. 2022 "
                  "(learning-rate schedules not tuned per run)")
         elif kind == "scaling_constant" and row["metric"] == "a":
@@ -206,7 +208,8 @@ def prepare_evidence(frame: pd.DataFrame, expert_forecasts: bool = False) -> Evi
             use("speed", row, t=row["t"], y=math.log10(row["value_base"]),
                 setting=settings.index(setting), alias=alias,
                 log_size=math.log10(size) if known else math.nan)
-        elif kind == "human_speed" and row["unit"] == "words/min" and "inner speech" in metric and "extended" not in metric:
+        elif (kind == "human_speed" and row["unit"] == "words/min"
+              and "inner speech" in metric and "extended" not in metric):
             # A floor of 0.1 dex: one small study of inner speech, however exactly reported.
             use("human_speed", row, y=math.log10(float(row["value"])),
                 sigma=max(log10_sigma(row), HUMAN_SPEED_SIGMA_FLOOR))

@@ -174,7 +174,8 @@ def validate_row(row: dict[str, str], today: date | None = None) -> list[Problem
 
     status = row.get("status") or ""
     if status and status not in STATUSES:
-        problems.append(Problem("status", f"unknown status {status!r}; one of {', '.join(STATUSES)}"))
+        known = ", ".join(STATUSES)
+        problems.append(Problem("status", f"unknown status {status!r}; one of {known}"))
 
     for field, allowed in (("bound", BOUNDS), ("confidence", CONFIDENCES)):
         if (row.get(field) or "") not in allowed:
@@ -241,4 +242,5 @@ def _range_message(x: float, unit: str, kind: str, dim_name: str) -> str:
     what = kind or dim_name
     if dim.positive and x <= 0:
         return f"{x:g} {unit} is impossible: a {what} must be positive"
-    return f"{x:g} {unit} is outside the possible range [{dim.minimum:g}, {dim.maximum:g}] {dim.base}"
+    bounds = f"[{dim.minimum:g}, {dim.maximum:g}] {dim.base}"
+    return f"{x:g} {unit} is outside the possible range {bounds}"

@@ -147,5 +147,7 @@ def convert(
     """
     a, b = get_unit(from_unit), get_unit(to_unit)
     if a.dimension != b.dimension:
-        raise ValueError(f"cannot convert {from_unit!r} ({a.dimension}) to {to_unit!r} ({b.dimension})")
+        raise ValueError(
+            f"cannot convert {from_unit!r} ({a.dimension}) to {to_unit!r} ({b.dimension})"
+        )
     return to_base(value, from_unit, tokens_per_word) / to_base(1.0, to_unit, tokens_per_word)

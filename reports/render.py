@@ -1,0 +1,341 @@
+"""A tiny document model and its two renderings: one self-contained HTML file, and Markdown.
+
+Sections hold blocks (paragraphs, tables, figures, banners). Every piece of text a block
+holds is plain text: the renderers escape all of it, so nothing from the ledger (subjects,
+notes, sources, ids) can inject markup. Links are the only markup, and only ``http(s)`` URLs
+become links.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+URL_RE = re.compile(r"https?://[^\s<>\"'|\]\[)(,;]+[^\s<>\"'|\]\[)(,;.:]")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A hyperlink: ``url`` must be http(s)."""
+
+    text: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Rich:
+    """Text with links: a sequence of plain strings and :class:`Link` s."""
+
+    parts: tuple[str | Link, ...]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell with a style class (``good``, ``bad``, ``num``, ``muted``)."""
+
+    value: str | Link | Rich
+    cls: str = ""
+
+
+CellValue = str | Link | Rich | Cell
+
+
+def linkify(text: str) -> Rich:
+    """Split text into plain parts and links for every http(s) URL in it."""
+    parts: list[str | Link] = []
+    pos = 0
+    for m in URL_RE.finditer(text):
+        if m.start() > pos:
+            parts.append(text[pos:m.start()])
+        parts.append(Link(m.group(0), m.group(0)))
+        pos = m.end()
+    if pos < len(text):
+        parts.append(text[pos:])
+    return Rich(tuple(parts))
+
+
+@dataclass
+class Paragraph:
+    text: str | Rich
+    cls: str = ""
+
+
+@dataclass
+class Bullets:
+    items: list[str | Rich]
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[CellValue]]
+    caption: str = ""
+    numeric: tuple[int, ...] = ()  # column indices aligned right
+
+
+@dataclass
+class FigureBlock:
+    filename: str
+    png: bytes
+    alt: str
+    caption: str = ""
+
+
+@dataclass
+class Banner:
+    ok: bool
+    title: str
+    items: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Heading:
+    text: str
+
+
+Block = Paragraph | Bullets | Table | FigureBlock | Banner | Heading
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    title: str
+    subtitle: str
+    sections: list[Section]
+
+    def figures(self) -> list[FigureBlock]:
+        return [b for s in self.sections for b in s.blocks if isinstance(b, FigureBlock)]
+
+
+# -- HTML --------------------------------------------------------------------------------------
+
+CSS = """
+:root { --ink:#1b1f24; --muted:#5b6470; --line:#d6dae0; --bg:#ffffff; --soft:#f4f6f8;
+        --good:#1e7b34; --goodbg:#e3f4e7; --bad:#b3261e; --badbg:#fde7e5; --link:#1f5fa8; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink);
+       font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 64px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+h3 { font-size: 16px; margin: 22px 0 6px; }
+.subtitle { color: var(--muted); margin: 0 0 16px; }
+nav { font-size: 13px; color: var(--muted); margin-bottom: 8px; }
+nav a { margin-right: 10px; }
+a { color: var(--link); }
+td a { word-break: break-all; }
+.banner { border-radius: 6px; padding: 14px 18px; margin: 12px 0 8px; border: 2px solid; }
+.banner.good { background: var(--goodbg); border-color: var(--good); color: var(--good); }
+.banner.bad { background: var(--badbg); border-color: var(--bad); color: var(--bad); }
+.banner strong { font-size: 19px; display: block; }
+.banner ul { margin: 6px 0 0; padding-left: 20px; color: var(--ink); }
+.tablewrap { overflow-x: auto; margin: 8px 0 14px; }
+table { border-collapse: collapse; font-size: 13.5px; width: 100%; }
+caption { text-align: left; color: var(--muted); font-size: 13px; padding: 4px 0; caption-side: bottom; }
+th, td { border-bottom: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
+th { background: var(--soft); font-weight: 600; white-space: nowrap; }
+td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.good { color: var(--good); font-weight: 600; }
+td.bad { color: var(--bad); font-weight: 600; }
+td.muted, p.muted { color: var(--muted); }
+table.evidence { font-size: 12.5px; }
+table.evidence td { max-width: 340px; overflow-wrap: break-word; }
+table.evidence td:first-child { overflow-wrap: anywhere; max-width: 210px; }
+table.evidence td:nth-child(4), table.evidence td:nth-child(6) { white-space: nowrap; }
+table.evidence td:nth-child(8) { min-width: 240px; }
+figure { margin: 12px 0 20px; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+figcaption { color: var(--muted); font-size: 13px; }
+p.note { background: var(--soft); padding: 8px 12px; border-left: 4px solid var(--line); }
+footer { color: var(--muted); font-size: 12px; margin-top: 40px; }
+"""
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_inline(value: str | Link | Rich) -> str:
+    if isinstance(value, Link):
+        if not value.url.lower().startswith(("http://", "https://")):
+            return _esc(value.text)
+        return f'<a href="{_esc(value.url)}" rel="noopener noreferrer">{_esc(value.text)}</a>'
+    if isinstance(value, Rich):
+        return "".join(_html_inline(p) for p in value.parts)
+    return _esc(value)
+
+
+def _html_cell(value: CellValue, tag: str, numeric: bool) -> str:
+    cls = value.cls if isinstance(value, Cell) else ""
+    inner = value.value if isinstance(value, Cell) else value
+    classes = " ".join(c for c in (cls, "num" if numeric else "") if c)
+    attr = f' class="{_esc(classes)}"' if classes else ""
+    return f"<{tag}{attr}>{_html_inline(inner)}</{tag}>"
+
+
+def _html_block(block: Block) -> str:
+    if isinstance(block, Paragraph):
+        cls = f' class="{_esc(block.cls)}"' if block.cls else ""
+        return f"<p{cls}>{_html_inline(block.text)}</p>"
+    if isinstance(block, Heading):
+        return f"<h3>{_esc(block.text)}</h3>"
+    if isinstance(block, Bullets):
+        items = "".join(f"<li>{_html_inline(i)}</li>" for i in block.items)
+        return f"<ul>{items}</ul>"
+    if isinstance(block, Banner):
+        cls = "good" if block.ok else "bad"
+        items = "".join(f"<li>{_esc(i)}</li>" for i in block.items)
+        lst = f"<ul>{items}</ul>" if items else ""
+        return f'<div class="banner {cls}" role="status"><strong>{_esc(block.title)}</strong>{lst}</div>'
+    if isinstance(block, Table):
+        head = "".join(_html_cell(c, "th", i in block.numeric) for i, c in enumerate(block.columns))
+        body = "".join(
+            "<tr>" + "".join(_html_cell(c, "td", i in block.numeric) for i, c in enumerate(row))
+            + "</tr>" for row in block.rows)
+        cap = f"<caption>{_esc(block.caption)}</caption>" if block.caption else ""
+        cls = ' class="evidence"' if "source" in block.columns else ""
+        return (f'<div class="tablewrap"><table{cls}>{cap}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table></div>")
+    if isinstance(block, FigureBlock):
+        data = base64.b64encode(block.png).decode("ascii")
+        cap = f"<figcaption>{_esc(block.caption)}</figcaption>" if block.caption else ""
+        return (f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(block.alt)}">'
+                f"{cap}</figure>")
+    raise TypeError(f"unknown block {block!r}")
+
+
+def to_html(doc: Document) -> str:
+    """One self-contained HTML page: inline CSS, figures as data URIs, no scripts."""
+    nav = " ".join(f'<a href="#{_esc(s.anchor)}">{_esc(s.title)}</a>' for s in doc.sections)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(doc.title)}</title>",
+        f"<style>{CSS}</style></head><body><main>",
+        f"<h1>{_esc(doc.title)}</h1>",
+        f'<p class="subtitle">{_esc(doc.subtitle)}</p>',
+        f"<nav>{nav}</nav>",
+    ]
+    for s in doc.sections:
+        parts.append(f'<section id="{_esc(s.anchor)}"><h2>{_esc(s.title)}</h2>')
+        parts.extend(_html_block(b) for b in s.blocks)
+        parts.append("</section>")
+    parts.append("<footer>Generated by gpt2030 report. Self-contained: opens offline.</footer>")
+    parts.append("</main></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+# -- Markdown ----------------------------------------------------------------------------------
+
+
+def md_escape(text: object) -> str:
+    """Text safe in a Markdown table cell: HTML-escaped, pipes escaped, one line."""
+    s = html.escape(str(text), quote=False)
+    s = s.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    s = s.replace("[", "\\[").replace("]", "\\]").replace("*", "\\*").replace("_", "\\_")
+    return " ".join(s.splitlines())
+
+
+def _md_inline(value: str | Link | Rich) -> str:
+    if isinstance(value, Link):
+        url = value.url.replace("(", "%28").replace(")", "%29").replace("|", "%7C")
+        url = url.replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+        if not url.lower().startswith(("http://", "https://")):
+            return md_escape(value.text)
+        return f"[{md_escape(value.text)}]({url})"
+    if isinstance(value, Rich):
+        return "".join(_md_inline(p) for p in value.parts)
+    return md_escape(value)
+
+
+def _md_block(block: Block) -> str:
+    if isinstance(block, Paragraph):
+        return _md_inline(block.text)
+    if isinstance(block, Heading):
+        return f"### {md_escape(block.text)}"
+    if isinstance(block, Bullets):
+        return "\n".join(f"- {_md_inline(i)}" for i in block.items)
+    if isinstance(block, Banner):
+        mark = "PASS" if block.ok else "FAIL"
+        lines = [f"> **{mark}: {md_escape(block.title)}**"]
+        lines += [f"> - {md_escape(i)}" for i in block.items]
+        return "\n".join(lines)
+    if isinstance(block, Table):
+        def cell(c: CellValue) -> str:
+            return _md_inline(c.value if isinstance(c, Cell) else c) or " "
+        head = "| " + " | ".join(md_escape(c) for c in block.columns) + " |"
+        align = "|" + "|".join("---:" if i in block.numeric else "---"
+                               for i in range(len(block.columns))) + "|"
+        rows = ["| " + " | ".join(cell(c) for c in row) + " |" for row in block.rows]
+        cap = [f"\n*{md_escape(block.caption)}*"] if block.caption else []
+        return "\n".join([head, align, *rows, *cap])
+    if isinstance(block, FigureBlock):
+        line = f"![{md_escape(block.alt)}]({block.filename})"
+        return line + (f"\n\n*{md_escape(block.caption)}*" if block.caption else "")
+    raise TypeError(f"unknown block {block!r}")
+
+
+def to_markdown(doc: Document) -> str:
+    """Markdown with the figures as PNG files beside it."""
+    parts = [f"# {md_escape(doc.title)}", md_escape(doc.subtitle)]
+    for s in doc.sections:
+        parts.append(f"## {md_escape(s.title)}")
+        parts.extend(_md_block(b) for b in s.blocks)
+    return "\n\n".join(parts) + "\n"
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def write_document(doc: Document, out_dir: Path) -> Path:
+    """Write ``report.html``, ``report.md`` and the figures into ``out_dir``, atomically.
+
+    Everything goes into a temporary folder beside ``out_dir``, which then replaces it in
+    one rename: a reader sees the old report or the new one, never half of one.
+    Returns the path of ``report.html``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".tmp-{out_dir.name}-"))
+    try:
+        for fig in doc.figures():
+            _write_atomic(tmp / fig.filename, fig.png)
+        _write_atomic(tmp / "report.md", to_markdown(doc).encode("utf-8"))
+        _write_atomic(tmp / "report.html", to_html(doc).encode("utf-8"))
+        os.chmod(tmp, 0o755)
+        old = None
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".old-{out_dir.name}-"))
+            os.replace(out_dir, old / out_dir.name)
+        os.replace(tmp, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / "report.html"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

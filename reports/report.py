@@ -1,0 +1,34 @@
+"""A run's report: build the document and write ``report.html`` + ``report.md`` + figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xarray as xr
+
+from gpt2030.inference.runs import Run
+from gpt2030.reports.render import Document, write_document
+from gpt2030.reports.sections import YEAR, build_sections
+
+
+def default_report_dir(run: Run, home: Path | None = None) -> Path:
+    """``<home>/reports/<run-id>``; the home is the one holding the run's ``runs/`` folder."""
+    return (home or run.path.parent.parent) / "reports" / run.id
+
+
+def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR) -> Document:
+    """The report of a stored run as a :class:`Document` (nothing written)."""
+    m = run.manifest
+    verdict = str(m.get("verdict", "unknown")).upper()
+    subtitle = (f"Run {run.id} · created {m.get('created', '?')} · config "
+                f"{m.get('config', {}).get('name', '?')} · {m.get('n_observations', '?')} "
+                f"observations · diagnostics {verdict}. A Bayesian reading of Steinhardt "
+                "(2023), \"What will GPT-2030 look like?\".")
+    return Document("GPT-2030 forecast report", subtitle, build_sections(run, dt, year))
+
+
+def write_report(run: Run, out_dir: Path | None = None, dt: xr.DataTree | None = None,
+                 year: int = YEAR) -> Path:
+    """Write the report of ``run`` into ``out_dir`` (atomically); return report.html's path."""
+    doc = build_document(run, dt, year)
+    return write_document(doc, Path(out_dir) if out_dir else default_report_dir(run))

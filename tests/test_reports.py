@@ -1,0 +1,285 @@
+"""The report: ten sections in HTML and Markdown, figures with units, escaping, the banner.
+
+Fast tier: no sampling. Reports are rendered from small stored runs (``tests/data/runs``,
+or the fixture home ``/tmp/fixhome`` when the data folder is not there), always copied first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from gpt2030.inference.runs import Run, list_runs
+from gpt2030.reports import figures
+from gpt2030.reports.render import Document, Section, Table, md_escape, write_document
+from gpt2030.reports.report import write_report
+from gpt2030.reports.sections import SECTIONS, crossing_year, fmt, previous_run
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_RUN_DIRS = (REPO / "tests" / "data" / "runs", Path("/tmp/fixhome/runs"))
+PAYLOAD = "<script>alert(1)</script>"
+FIGURES = ("fig-compute.png", "fig-scaling.png", "fig-speed.png", "fig-work.png",
+           "fig-capabilities.png")
+
+
+def fixture_runs_dir() -> Path:
+    for d in FIXTURE_RUN_DIRS:
+        if d.is_dir() and list_runs(d):
+            return d
+    pytest.skip("no fixture runs (tests/data/runs or /tmp/fixhome/runs)")
+
+
+@pytest.fixture(scope="module")
+def runs_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the fixture runs (the originals are never touched)."""
+    dest = tmp_path_factory.mktemp("home") / "runs"
+    shutil.copytree(fixture_runs_dir(), dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def small_run(runs_copy: Path) -> Run:
+    """The fixture run with the most draws (the 'small' run, not the broken one)."""
+    return max(list_runs(runs_copy), key=lambda r: (r.manifest["sampler"]["draws"]
+                                                    * r.manifest["sampler"]["chains"]))
+
+
+@pytest.fixture(scope="module")
+def broken_run(runs_copy: Path) -> Run:
+    failing = [r for r in list_runs(runs_copy) if r.manifest.get("verdict") == "fail"]
+    if not failing:
+        pytest.skip("no failing fixture run")
+    return min(failing, key=lambda r: r.manifest["sampler"]["draws"])
+
+
+@pytest.fixture(scope="module")
+def small_dt(small_run: Run) -> xr.DataTree:
+    return small_run.datatree()
+
+
+@pytest.fixture(scope="module")
+def report(small_run: Run, small_dt: xr.DataTree,
+           tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small run's report folder, rendered once with a hostile observation injected."""
+    dt = small_dt.copy()
+    obs = dt["observations"].to_dataset()
+    first = obs.isel(obs_id=[0])
+    evil = first.assign_coords(obs_id=[f"evil-{PAYLOAD}"])
+    for field in ("note", "source", "subject"):
+        evil[field] = ("obs_id", np.array([f"{PAYLOAD} | pipe https://example.org/x?a=1&b=2"]))
+    dt["observations"] = xr.concat([obs, evil], dim="obs_id")
+    out = tmp_path_factory.mktemp("report") / small_run.id
+    path = write_report(small_run, out, dt=dt)
+    assert path == out / "report.html"
+    return out
+
+
+def test_every_section_in_order_in_html_and_markdown(report: Path) -> None:
+    html = (report / "report.html").read_text()
+    md = (report / "report.md").read_text()
+    positions = []
+    for _, title in SECTIONS:
+        assert f"<h2>{title}</h2>" in html, title
+        assert f"## {md_escape(title)}" in md, title
+        positions.append(html.index(f"<h2>{title}</h2>"))
+    assert positions == sorted(positions), "sections out of order"
+    assert len(SECTIONS) == 10
+
+
+def test_figures_written_beside_markdown_and_embedded_in_html(report: Path) -> None:
+    html = (report / "report.html").read_text()
+    md = (report / "report.md").read_text()
+    for name in FIGURES:
+        png = report / name
+        assert png.is_file() and png.stat().st_size > 1000, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in md
+    assert html.count('src="data:image/png;base64,') == len(FIGURES)
+
+
+def test_html_is_self_contained(report: Path) -> None:
+    html = (report / "report.html").read_text()
+    assert "<script" not in html.lower()
+    assert not re.search(r"<link\b", html, re.I), "no external stylesheets"
+    assert not re.search(r"""src=["']https?:""", html, re.I), "no external images/scripts"
+    assert "@import" not in html and "url(" not in html.replace("data:image", "")
+
+
+def test_user_text_is_escaped(report: Path) -> None:
+    html = (report / "report.html").read_text()
+    md = (report / "report.md").read_text()
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in md.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    # the URL inside the hostile source still became a (safe) link
+    assert 'href="https://example.org/x?a=1&amp;b=2"' in html
+    # pipes in Markdown table cells are escaped, so the table keeps its columns
+    evil_lines = [line for line in md.splitlines() if "alert(1)" in line and
+                  line.startswith("|")]
+    assert evil_lines
+    assert all("\\| pipe" in line for line in evil_lines)
+
+
+def test_headline_table_has_essay_figures(report: Path) -> None:
+    html = (report / "report.html").read_text()
+    assert "Frontier training compute" in html
+    assert "1.00e28" in html  # the essay's 2030 compute
+    assert "median / essay" in html
+
+
+def test_verdict_banner_for_the_broken_run(broken_run: Run, tmp_path: Path) -> None:
+    path = write_report(broken_run, tmp_path / "broken")
+    html = path.read_text()
+    md = (tmp_path / "broken" / "report.md").read_text()
+    banner = html.index('class="banner bad"')
+    assert banner < html.index("<h2>2. Headline")
+    assert "FAIL" in html[banner:banner + 400]
+    failing = [c["name"] for c in broken_run.manifest["diagnostics"]["checks"]
+               if not c["passed"]]
+    for name in failing:
+        assert name in html[banner:html.index("</div>", banner)]
+    assert "> **FAIL:" in md
+
+
+def test_passing_banner_is_green(small_run: Run, small_dt: xr.DataTree, tmp_path: Path) -> None:
+    diag = {**small_run.manifest["diagnostics"], "verdict": "pass",
+            "checks": [{**c, "passed": True} for c in
+                       small_run.manifest["diagnostics"]["checks"]]}
+    run = Run(small_run.path, {**small_run.manifest, "verdict": "pass", "diagnostics": diag})
+    html = write_report(run, tmp_path / "ok", dt=small_dt).read_text()
+    assert 'class="banner good"' in html and 'class="banner bad"' not in html
+    assert "PASS" in html
+
+
+def test_figures_have_axis_labels_with_units(small_dt: xr.DataTree) -> None:
+    from gpt2030.inference.runs import observations_from_datatree
+    from gpt2030.models.essay import THRESHOLDS
+
+    obs = observations_from_datatree(small_dt)
+    figs = [figures.fig_compute(small_dt, obs), figures.fig_scaling(small_dt, obs),
+            figures.fig_speed(small_dt, obs), figures.fig_work(small_dt),
+            figures.fig_capabilities(small_dt, THRESHOLDS)]
+    units = re.compile(r"\((FLOP|tokens/s|count|%)\)")
+    for fig in figs:
+        assert fig.__class__.__name__ == "Figure"
+        for ax in fig.axes:
+            assert ax.get_xlabel() == "year"
+            assert ax.get_ylabel() and units.search(ax.get_ylabel()), ax.get_ylabel()
+    assert figs[0].axes[0].get_yscale() == "log"
+
+
+def test_observations_overlaid(small_dt: xr.DataTree) -> None:
+    from gpt2030.inference.runs import observations_from_datatree
+
+    obs = observations_from_datatree(small_dt)
+    pts = figures.observed(obs, obs["role"] == "compute")
+    assert len(pts) == int((obs["role"] == "compute").sum())
+    assert (pts["value"] > 1e18).all()  # FLOP, converted to base units
+
+
+def test_rewriting_replaces_the_folder_atomically(tmp_path: Path) -> None:
+    doc = Document("t", "s", [Section("a", "A", [Table(["x"], [["1"]])])])
+    out = tmp_path / "r"
+    write_document(doc, out)
+    (out / "stale.png").write_bytes(b"old")
+    write_document(doc, out)
+    assert not (out / "stale.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no temp folders left
+
+
+def test_previous_run_same_config_created_before(runs_copy: Path) -> None:
+    runs = list_runs(runs_copy)
+    assert previous_run(runs[0]) is None
+    if len(runs) > 1:
+        prev = previous_run(runs[-1])
+        same = [r for r in runs[:-1] if r.manifest["config"]["name"] ==
+                runs[-1].manifest["config"]["name"]]
+        assert (prev.id if prev else None) == (same[-1].id if same else None)
+
+
+def test_first_run_says_there_is_no_previous_run(small_run: Run, small_dt: xr.DataTree,
+                                                 tmp_path: Path) -> None:
+    runs = tmp_path / "home" / "runs"
+    shutil.copytree(small_run.path, runs / small_run.id)
+    (run,) = list_runs(runs)
+    html = write_report(run, tmp_path / "out", dt=small_dt).read_text()
+    assert "No previous run" in html
+
+
+def test_helpers() -> None:
+    assert fmt(1.0e28) == "1.00e28"
+    assert fmt(2027.4) == "2027"
+    assert fmt(float("nan")) == ""
+    assert crossing_year({2024: 0.1, 2025: 0.3, 2026: 0.7}) == "2025.5"
+    assert crossing_year({2024: 0.6}) == "by 2024"
+    assert crossing_year({2024: 0.1, 2035: 0.2}) == "after 2035"
+    assert md_escape("a|b\nc") == "a\\|b c"
+
+
+def test_cli_report(small_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    capsys: pytest.CaptureFixture[str]) -> None:
+    from gpt2030.cli.main import main
+
+    home = tmp_path / "home"
+    shutil.copytree(small_run.path, home / "runs" / small_run.id)
+    monkeypatch.setenv("GPT2030_HOME", str(home))
+    assert main(["report", small_run.id[:12]]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str(home / "reports" / small_run.id / "report.html")
+    assert Path(printed).is_file()
+    assert main(["report", "no-such-run"]) == 2
+
+
+def test_update_refuses_an_invalid_ledger(home: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from gpt2030.cli.main import main
+
+    ledger = home / "observations" / "ledger.csv"
+    lines = ledger.read_text().splitlines()
+    header = lines[0].split(",")
+    bad = dict.fromkeys(header, "")
+    bad.update(id="bad-row", kind="training_compute", subject="x", metric="m", value="-1",
+               unit="furlongs", date="2023", status="measured", source="s")
+    ledger.write_text("\n".join([*lines, ",".join(bad[h] for h in header)]) + "\n")
+    assert main(["update"]) == 2
+    err = capsys.readouterr().err
+    assert "bad-row" in err and "problem" in err
+
+
+def test_update_reuses_the_run_and_exits_1_when_diagnostics_fail(
+        home: Path, broken_run: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    """``run_update`` with the run's own settings reuses it (no sampling) and reports it."""
+    from gpt2030.cli.report import run_update
+    from gpt2030.inference.infer import InferRequest, select_rows
+    from gpt2030.inference.runs import find_run, run_key
+    from gpt2030.inference.sampling import SamplerConfig
+    from gpt2030.models import get_config
+    from gpt2030.observations import Ledger, ledger_path, observation_hash
+
+    shutil.copytree(broken_run.path, home / "runs" / broken_run.id)
+    m = broken_run.manifest
+    fields = SamplerConfig.__dataclass_fields__
+    sampler = SamplerConfig(**{k: v for k, v in m["sampler"].items() if k in fields})
+    request = InferRequest(config=m["config"]["name"], sampler=sampler, seed=m["seed"])
+    rows = select_rows(Ledger(ledger_path()).rows(), None)
+    key = run_key(observation_hash(rows), get_config(request.config).describe(),
+                  sampler.describe(), request.seed, None, False)
+    if find_run(home / "runs", key) is None:
+        pytest.skip("the fixture run was fitted to another ledger or sampler: would sample")
+    args = argparse.Namespace(config=request.config, seed=request.seed, force=False,
+                              **{k: getattr(sampler, k) for k in ("draws", "tune", "chains",
+                                                                  "sampler")})
+    if "target_accept" in fields and not hasattr(args, "target_accept"):
+        args.target_accept = sampler.target_accept
+    assert run_update(args) == 1
+    out = capsys.readouterr().out
+    assert f"reusing run {broken_run.id}" in out
+    html = home / "reports" / broken_run.id / "report.html"
+    assert str(html) in out and 'class="banner bad"' in html.read_text()

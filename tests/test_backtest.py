@@ -1,0 +1,189 @@
+"""Backtests: the cutoff filter, the naive baseline, the posterior transplant, the report,
+and (slow tier) one end-to-end ``gpt2030 backtest``."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pymc as pm
+import pytest
+import xarray as xr
+
+from gpt2030.inference import backtest as bt
+from gpt2030.models import build_model, get_config
+from gpt2030.observations import Ledger, observation_frame
+from gpt2030.observations.schema import parse_date
+from gpt2030.reports.backtest import findings, write_report
+from tests.conftest import SEED, SHIPPED_LEDGER
+
+CUTOFF = "2023-06-30"
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return Ledger(SHIPPED_LEDGER).rows()
+
+
+def test_heldout_rows_respect_the_cutoff(rows):
+    _, _, table, train_ids = bt.heldout_rows(rows, CUTOFF, "default")
+    limit = parse_date(CUTOFF)[1]
+    dates = {r["id"]: r["date"] for r in rows}
+    # Nothing dated (by the end of its period) after the cutoff is trained on...
+    assert all(parse_date(dates[i])[1] <= limit for i in train_ids)
+    assert all(parse_date(dates[i])[1] <= limit for i in table.index[table["train"]])
+    # ...every later conditioning row is held out, and none is both.
+    later = table[[parse_date(dates[i])[1] > limit for i in table.index]]
+    assert later["heldout"].all() and not later["train"].any()
+    assert len(later) > 0
+    assert not (table["train"] & table["heldout"]).any()
+    # A year-precision row of the cutoff's year is not known by mid-year.
+    year_rows = [i for i in table.index if dates[i] == "2023"]
+    assert all(table.loc[i, "heldout"] for i in year_rows)
+
+
+def test_fit_line_recovers_a_trend(rng):
+    t = np.linspace(2018, 2023, 30)
+    y = 20 + 0.5 * (t - 2020) + rng.normal(0, 0.1, t.size)
+    fit = bt.fit_line(t, y, "term")
+    assert fit.slope == pytest.approx(0.5, abs=0.05)
+    mu, scale, df = fit.predictive(2025.0)
+    assert mu == pytest.approx(22.5, abs=0.2)
+    assert df == 28
+    # Further from the data, wider.
+    assert fit.predictive(2030.0)[1] > scale
+    assert bt.fit_line(np.array([2020.0, 2021.0]), np.array([1.0, 2.0]), "s").level \
+        == "s-constant"
+    assert bt.fit_line(np.array([2020.0]), np.array([1.0]), "s") is None
+
+
+def test_naive_falls_back_to_the_term(rows):
+    _, _, table, _ = bt.heldout_rows(rows, CUTOFF, "default")
+    held = table[table["heldout"]]
+    draws, used = bt.naive_predictions(table, held, 200, SEED)
+    speed = held[held["term"] == "speed"]
+    assert set(speed.index) <= set(draws)
+    # An alias first seen after the cutoff has no series of its own.
+    new = speed[speed["new_level"]]
+    assert all(used[i].startswith("term") for i in new.index)
+    assert all(np.isfinite(draws[i]).all() for i in draws)
+
+
+def test_essay_compute_line():
+    (t0, _), (t1, _) = bt.ESSAY_COMPUTE
+    assert bt.essay_compute(t0) == pytest.approx(math.log10(2.1e25))
+    assert bt.essay_compute(t1) == pytest.approx(28.0)
+
+
+def test_transplant_keeps_known_levels_and_draws_new_ones(rows):
+    from gpt2030.inference.infer import select_rows
+
+    config = get_config("default")
+    cut_model = build_model(observation_frame(select_rows(rows, CUTOFF)), config)
+    with cut_model:
+        prior = pm.sample_prior_predictive(draws=40, random_seed=SEED)["prior"].to_dataset()
+    full_model = build_model(observation_frame(rows), config)
+    post, new = bt.transplant_posterior(prior, full_model, SEED)
+    old_aliases = [str(a) for a in prior["speed_alias_level"]["speed_alias"].values]
+    full_aliases = [str(a) for a in full_model.coords["speed_alias"]]
+    assert set(old_aliases) < set(full_aliases)
+    assert set(new["speed_alias_level"]) == set(full_aliases) - set(old_aliases)
+    got = post["speed_alias_level"]
+    assert list(map(str, got["speed_alias"].values)) == full_aliases
+    for a in old_aliases:
+        np.testing.assert_array_equal(got.sel(speed_alias=a).values,
+                                      prior["speed_alias_level"].sel(speed_alias=a).values)
+    fresh = got.sel(speed_alias=new["speed_alias_level"][0]).values
+    assert np.isfinite(fresh).all() and np.std(fresh) > 0
+    for name, dim in bt.LEVEL_VECTORS.items():
+        assert list(map(str, post[name][dim].values)) == \
+            [str(x) for x in full_model.coords[dim]]
+
+
+def test_pointwise_loglik_and_compare():
+    import arviz as az
+
+    rng = np.random.default_rng(SEED)
+    trees = {}
+    for name, shift in (("a", 0.0), ("b", -0.5)):
+        ll = xr.Dataset({
+            "x_obs": (("chain", "draw", "x_id"), rng.normal(-1 + shift, 0.1, (2, 100, 5))),
+            "y_obs": (("chain", "draw", "y_id"), rng.normal(-1, 0.1, (2, 100, 3))),
+        })
+        post = xr.Dataset({"log_compute_2023": (("chain", "draw"), rng.normal(size=(2, 100)))})
+        trees[name] = bt.loo_datatree(xr.DataTree.from_dict(
+            {"posterior": post, "log_likelihood": ll}))
+        assert trees[name]["log_likelihood"]["obs"].sizes["obs_id"] == 8
+    table = az.compare(trees, var_name="obs")
+    assert table.index[0] == "a"
+    rows = [{"variant": str(n), "elpd_diff": float(r["elpd_diff"]), "dse": float(r["dse"])}
+            for n, r in table.iterrows()]
+    text = bt.variant_conclusion(rows, None)
+    assert text.startswith("By PSIS-LOO over 2 variants, a ranks first")
+
+
+def _doc(name="<b>x</b>"):
+    agg = {"coverage50": 0.5, "coverage90": 0.9, "crps": 0.3, "log_score": -1.0,
+           "pit_mean": 0.5}
+    cut = {"cutoff": CUTOFF, "run_id": "r1<script>", "verdict": "pass", "n_train": 10,
+           "n_heldout": 3, "n_scored": 3,
+           "overall": {"gpt2030": agg, "naive": {**agg, "crps": 0.2},
+                       "crps_diff": {"mean": 0.1, "se": 0.01}},
+           "by_kind": {"speed<i>": {"n": 3, "gpt2030": agg, "naive": {**agg, "crps": 0.2},
+                                    "crps_diff": {"mean": 0.1, "se": 0.01},
+                                    "n_new_level": 2}},
+           "essay": {}, "pit": [0.1, 0.5, 0.9], "pit_naive": [0.2, 0.4, 0.6],
+           "pit_test": {"gpt2030": {"ks_pvalue": 0.5, "share_above_median": 0.33}},
+           "model_only": {"n": 0}}
+    return {"name": name, "config": "default", "created": "now", "cutoffs": [cut],
+            "variants": None}
+
+
+def test_report_escapes_and_says_when_the_model_loses(tmp_path):
+    doc = _doc()
+    paths = write_report(doc, tmp_path / "rep")
+    text = paths["html"].read_text()
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert "<b>x</b>" not in text and "speed<i>" not in text
+    assert paths["png"].stat().st_size > 1000
+    assert "data:image/png;base64," in text
+    said = " ".join(findings(doc["cutoffs"][0]))
+    assert "loses to the naive baseline" in said and "first seen after the cutoff" in said
+    assert "| all | 3 | gpt2030 |" in paths["md"].read_text()
+
+
+@pytest.mark.slow
+def test_backtest_end_to_end(home, capsys):
+    from gpt2030.cli.main import main
+    from gpt2030.inference.runs import default_runs_dir, load_run
+
+    assert main(["backtest", "--cutoff", CUTOFF, "--draws", "200", "--tune", "300",
+                 "--chains", "2", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (cut,) = out["cutoffs"]
+    for key in ("cutoff", "run_id", "n_train", "n_heldout", "overall", "by_kind", "essay"):
+        assert key in cut
+    assert cut["n_heldout"] > 0 and cut["n_scored"] > 0
+    for m in ("gpt2030", "naive"):
+        assert set(cut["overall"][m]) >= {"coverage50", "coverage90", "crps", "log_score"}
+        for kind in cut["by_kind"].values():
+            for c in ("coverage50", "coverage90"):
+                assert 0.0 <= kind[m][c] <= 1.0
+    assert sum(k["n"] for k in cut["by_kind"].values()) == cut["n_scored"]
+    # The stored result: the naive baseline is scored on exactly the model's rows.
+    stored = json.loads((home / "runs" / "backtests" / f"default-{CUTOFF}.json").read_text())
+    rows = stored["cutoffs"][0]["rows"]
+    both = [r for r in rows if "naive" in r]
+    assert len(both) == cut["n_scored"] and all("gpt2030" in r for r in rows)
+    assert len(rows) == cut["n_heldout"]
+    # No row dated after the cutoff reached the fit.
+    run = load_run(default_runs_dir(), cut["run_id"])
+    obs = run.observations()
+    limit = parse_date(CUTOFF)[1]
+    assert all(parse_date(d)[1] <= limit for d in obs["date"])
+    assert len(obs) == cut["n_train"]
+    later_ids = {r["id"] for r in rows}
+    assert not later_ids & set(obs["id"])
+    for f in ("html", "md", "png"):
+        assert (home / out["files"][f].split(str(home) + "/")[1]).is_file()

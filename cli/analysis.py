@@ -1,9 +1,218 @@
-"""Commands of the analysis stage (filled in by its issue)."""
+"""``diagnose``, ``compare``, ``influence`` and ``export``: read what a stored run says."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+from pathlib import Path
+
+from gpt2030.cli import CommandError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this stage's commands to the top-level parser."""
+    d = sub.add_parser(
+        "diagnose", help="can a run be trusted? sampler checks, predictive fit, sensitivity",
+        description="Check a run: R-hat, ESS, divergences, tree depth and E-BFMI of the "
+        "sampler; 50%% and 90%% posterior predictive coverage by observation term; the "
+        "worst-fitting observations; prior sensitivity (informational). Plots go to "
+        "runs/<id>/diagnostics/. Exit status 0 when the verdict is pass, 1 when it fails.")
+    d.add_argument("run", nargs="?", help="run id or unique prefix (default: the latest)")
+    d.add_argument("--format", choices=["text", "json"], default="text")
+    d.add_argument("--no-plots", action="store_true", help="skip writing the PNG plots")
+    d.set_defaults(func=cmd_diagnose)
+
+    c = sub.add_parser(
+        "compare", help="what changed between two runs: observations and forecasts",
+        description="Observations added, removed and changed from RUN_A to RUN_B, and the "
+        "shift of each headline quantity's median and 90%% interval.")
+    c.add_argument("run_a", metavar="RUN_A")
+    c.add_argument("run_b", metavar="RUN_B")
+    c.add_argument("--year", type=int, default=2030)
+    c.add_argument("--format", choices=["table", "json"], default="table")
+    c.set_defaults(func=cmd_compare)
+
+    i = sub.add_parser(
+        "influence", help="how far each observation moves the headline forecasts",
+        description="Leave-one-out influence of each observation on the headline medians, by "
+        "Pareto-smoothed importance reweighting of the stored draws (no refit). Rows with "
+        "Pareto k > 0.7 are unreliable: refit without them to know.")
+    i.add_argument("run", nargs="?", help="run id or unique prefix (default: the latest)")
+    i.add_argument("--year", type=int, default=2030)
+    i.add_argument("--top", type=int, default=15, help="rows to show (%(default)s; 0 for all)")
+    i.add_argument("--format", choices=["table", "json"], default="table")
+    i.set_defaults(func=cmd_influence)
+
+    e = sub.add_parser(
+        "export", help="write a run's headline draws by year (CSV or netCDF)",
+        description="Posterior draws of the headline quantities by year: a long CSV "
+        "(chain, draw, year, quantity, value) or a netCDF Dataset. Prints the path.")
+    e.add_argument("run", nargs="?", help="run id or unique prefix (default: the latest)")
+    e.add_argument("--format", choices=["csv", "netcdf"], required=True)
+    e.add_argument("--out", type=Path, help="output file (default: runs/<id>/export.csv|.nc)")
+    e.set_defaults(func=cmd_export)
+
+
+def _load(run_id: str | None):
+    from gpt2030.cli.runs import load
+
+    return load(run_id)
+
+
+def _fmt(x: object, spec: str = ".3g") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return format(x, spec) if isinstance(x, int | float) else str(x)
+
+
+# --- diagnose -----------------------------------------------------------------------------
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from gpt2030.inference.diagnostics import check, write_plots
+
+    run = _load(args.run)
+    dt = run.datatree()
+    report = check(dt)
+    if not report.prior_only and not args.no_plots:
+        write_plots(dt, report, run.path / "diagnostics")
+    if args.format == "json":
+        print(json.dumps({"run_id": run.id, **report.to_dict()}, indent=1))
+        return 0 if report.ok else 1
+    print_report(run.id, report)
+    return 0 if report.ok else 1
+
+
+def print_report(run_id: str, report) -> None:
+    from gpt2030.inference.diagnostics import PARETO_K_MAX, PPC_MIN_OBS, PSENSE_THRESHOLD
+
+    if report.prior_only:
+        print(f"run {run_id} is prior-only: there is no posterior to diagnose (exit 0)")
+        return
+    print(f"run {run_id}  verdict {report.verdict.upper()}")
+    print("\nChecks (each one decides the verdict)")
+    for c in report.checks:
+        status = "ok" if c.passed else "FAIL"
+        print(f"  {status:<5}{c.name:<34}{_fmt(c.value, '.4g'):>10}  {c.threshold:<8}  {c.detail}")
+
+    print("\nConvergence of the free parameters (worst R-hat first; MCSE informational)")
+    print(f"  {'parameter':<42}{'r_hat':>8}{'ess_bulk':>10}{'ess_tail':>10}{'mcse/sd':>9}")
+    for row in report.convergence[:6]:
+        print(f"  {str(row['parameter'])[:41]:<42}{_fmt(row['r_hat'], '.4f'):>8}"
+              f"{_fmt(row['ess_bulk'], '.0f'):>10}{_fmt(row['ess_tail'], '.0f'):>10}"
+              f"{_fmt(row['mcse_over_sd'], '.3f'):>9}")
+
+    print(f"\nPosterior predictive coverage by term (verdict uses 90% for n >= {PPC_MIN_OBS})")
+    print(f"  {'term':<20}{'n':>5}{'50%':>8}{'90%':>8}{'k>' + str(PARETO_K_MAX):>8}")
+    for t in report.terms:
+        mark = "" if t.checked else "  (informational)"
+        print(f"  {t.term:<20}{t.n:>5}{t.coverage50:>8.2f}{t.coverage90:>8.2f}"
+              f"{t.n_high_k:>8}{mark}")
+
+    print("\nWorst-fitting observations (PSIS-LOO-PIT; tail = 2 min(pit, 1 - pit))")
+    for o in report.worst_fit:
+        reliable = "" if (o.pareto_k is not None and o.pareto_k <= PARETO_K_MAX) else \
+            "  k>0.7: unreliable"
+        print(f"  {o.obs_id}  [{o.term}] observed {o.observed:.3g}, predicted "
+              f"{o.predicted_median:.3g} ({o.q05:.3g} to {o.q95:.3g}), pit {o.loo_pit:.4f}, "
+              f"tail {o.tail_probability:.2g}, k {_fmt(o.pareto_k, '.2f')}{reliable}")
+
+    print(f"\nPrior sensitivity (power-scaling, threshold {PSENSE_THRESHOLD}; informational, "
+          "never fails a run)")
+    if not report.sensitivity:
+        print("  no parameter flagged" if report.sensitivity_all else "  not computed")
+    for s in report.sensitivity:
+        print(f"  {s.parameter:<42} prior {s.prior:.3f}  likelihood {s.likelihood:.3f}  "
+              f"{s.diagnosis}")
+    if report.plots:
+        print("\nPlots")
+        for p in report.plots:
+            print(f"  {p}")
+    if report.notes:
+        print("\nNotes")
+        for n in report.notes:
+            print(f"  - {n}")
+    failures = report.failures
+    if failures:
+        print(f"\nverdict: fail ({len(failures)} failing check(s): "
+              + "; ".join(f"{c.name} = {_fmt(c.value, '.4g')} (needs {c.threshold})"
+                          for c in failures) + ")")
+    else:
+        print("\nverdict: pass")
+
+
+# --- compare ------------------------------------------------------------------------------
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from gpt2030.inference.compare import compare_runs
+
+    run_a, run_b = _load(args.run_a), _load(args.run_b)
+    try:
+        result = compare_runs(run_a, run_b, args.year)
+    except (KeyError, ValueError) as err:
+        raise CommandError(str(err)) from None
+    if args.format == "json":
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"compare {result['run_a']} -> {result['run_b']}  year {result['year']}")
+    for label, key in (("added", "added"), ("removed", "removed"), ("changed", "changed")):
+        rows = result[key]
+        print(f"\n{len(rows)} observation(s) {label}")
+        for r in rows:
+            extra = ""
+            if key == "changed":
+                extra = "  " + ", ".join(f"{f}: {r['before'][f]} -> {r['after'][f]}"
+                                         for f in r["changed_fields"])
+            print(f"  {r['id']}  {r['kind']}  {r['subject']}  {r['value']} {r['unit']}{extra}")
+    print(f"\n{'quantity':<26}{'median A':>11}{'median B':>11}{'ratio':>9}{'log10':>8}"
+          f"{'90% A':>23}{'90% B':>23}")
+    for s in result["shifts"]:
+        ia = f"{s['q05_a']:.3g}-{s['q95_a']:.3g}"
+        ib = f"{s['q05_b']:.3g}-{s['q95_b']:.3g}"
+        print(f"{s['quantity']:<26}{s['median_a']:>11.3g}{s['median_b']:>11.3g}"
+              f"{_fmt(s['ratio']):>9}{_fmt(s['log10_shift'], '+.3f'):>8}{ia:>23}{ib:>23}")
+    return 0
+
+
+# --- influence ----------------------------------------------------------------------------
+
+
+def cmd_influence(args: argparse.Namespace) -> int:
+    from gpt2030.inference.influence import influence
+
+    if args.top < 0:
+        raise CommandError("--top must be 0 (all) or more")
+    run = _load(args.run)
+    try:
+        table = influence(run, args.year, args.top or None)
+    except (KeyError, ValueError) as err:
+        raise CommandError(str(err)) from None
+    if args.format == "json":
+        rows = json.loads(table.to_json(orient="records"))
+        print(json.dumps({"run_id": run.id, "year": args.year, "observations": rows}, indent=1))
+        return 0
+    print(f"run {run.id}  year {args.year}  leave-one-out shift of the headline medians "
+          "(log10; PSIS reweighting, no refit)")
+    print(f"{'obs_id':<58}{'term':<18}{'k':>6}{'max|shift|':>11}  quantity most moved")
+    for r in table.itertuples(index=False):
+        flag = "" if r.reliable else "  k>0.7: unreliable, refit needed"
+        print(f"{str(r.obs_id)[:57]:<58}{r.term:<18}{_fmt(r.pareto_k, '.2f'):>6}"
+              f"{_fmt(r.max_abs_log10_shift, '.4f'):>11}  {r.quantity_most_moved}{flag}")
+    return 0
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from gpt2030.inference.export import export_run
+
+    run = _load(args.run)
+    try:
+        path = export_run(run, args.format, args.out)
+    except (KeyError, ValueError, OSError) as err:
+        raise CommandError(str(err)) from None
+    print(path)
+    return 0

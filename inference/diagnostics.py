@@ -2,11 +2,33 @@
 
 Every threshold is named here, once, with its source. :func:`check` returns a structured
 report whose ``verdict`` gates ``gpt2030 diagnose``'s exit status.
+
+What decides the verdict
+    * sampler checks on the free parameters: R-hat, bulk and tail ESS, divergences, the share
+      of draws at the maximum tree depth, E-BFMI;
+    * posterior predictive coverage: for every observation term with at least
+      :data:`PPC_MIN_OBS` observations, the share of observations inside their 90% posterior
+      predictive interval must be at least :data:`PPC_COVERAGE90_MIN`.
+
+What is reported but informational (never fails a run)
+    * MCSE of the free parameters (it follows from the ESS, which is already checked);
+    * the 50% predictive coverage, and the coverage of terms with few observations;
+    * prior sensitivity by power-scaling (``az.psense_summary``): a flagged parameter is one
+      the data do not pin down, or whose prior disagrees with the data; that is a modelling
+      question, not a computational failure;
+    * the observations the model fits worst (PSIS-LOO-PIT extremes) and their Pareto k.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -20,8 +42,27 @@ ESS_MIN = 400
 DIVERGENCES_MAX = 0
 #: Betancourt 2016: E-BFMI below 0.3 signals poor exploration of the energy distribution.
 EBFMI_MIN = 0.3
-#: Share of draws at the maximum tree depth above which the sampler was struggling.
+#: Share of draws at the maximum tree depth above which the sampler was struggling
+#: (Stan's warning fires on any saturated draw; 1% tolerates the odd long trajectory).
 TREEDEPTH_SHARE_MAX = 0.01
+#: Gelman et al. 2013 (BDA3, ch. 6) posterior predictive checking: a calibrated model puts
+#: about 90% of its observations inside their 90% predictive intervals. Posterior intervals
+#: are if anything too wide for in-sample data, so below 70% the model misfits a term.
+PPC_COVERAGE90_MIN = 0.7
+#: A coverage over fewer observations than this is too noisy to fail a run on (with n = 5 a
+#: calibrated term has a ~8% chance of coverage <= 0.6).
+PPC_MIN_OBS = 5
+#: Kallioinen et al. 2024 ("Detecting and diagnosing prior and likelihood sensitivity with
+#: power-scaling"): a cumulative Jensen-Shannon distance gradient of 0.05 flags sensitivity.
+PSENSE_THRESHOLD = 0.05
+#: Vehtari et al. 2024 ("Pareto smoothed importance sampling"): PSIS estimates are reliable
+#: for k <= 0.7 (min(1 - 1/log10(S), 0.7) for S draws); above it, refit without the row.
+PARETO_K_MAX = 0.7
+#: How many of the worst-fitting observations a report lists.
+WORST_FIT_N = 10
+
+#: Stats names of the tree-depth saturation flag (nutpie, PyMC/NumPyro).
+_MAXDEPTH_STATS = ("maxdepth_reached", "reached_max_treedepth")
 
 
 @dataclass(frozen=True)
@@ -35,12 +76,62 @@ class Check:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class TermFit:
+    """Posterior predictive coverage of one observation term."""
+
+    term: str
+    n: int
+    coverage50: float
+    coverage90: float
+    n_high_k: int  # observations whose PSIS-LOO Pareto k exceeds PARETO_K_MAX
+    checked: bool  # whether coverage90 counts towards the verdict (n >= PPC_MIN_OBS)
+
+
+@dataclass(frozen=True)
+class ObservationFit:
+    """How well the model predicts one observation (leave-one-out, by PSIS)."""
+
+    obs_id: str
+    term: str
+    subject: str
+    observed: float
+    predicted_median: float
+    q05: float
+    q95: float
+    loo_pit: float  # P(y_rep <= y | the other observations)
+    tail_probability: float  # 2 * min(loo_pit, 1 - loo_pit)
+    pareto_k: float
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """A parameter flagged by power-scaling sensitivity."""
+
+    parameter: str
+    prior: float
+    likelihood: float
+    diagnosis: str
+
+
 @dataclass
 class DiagnosticReport:
-    """All checks of a run; ``verdict`` is ``pass`` only when every check passed."""
+    """All checks of a run; ``verdict`` is ``pass`` only when every check passed.
+
+    ``convergence``, ``terms`` (below PPC_MIN_OBS), ``worst_fit`` and ``sensitivity`` are
+    reported for reading; only ``checks`` decide the verdict.
+    """
 
     checks: list[Check] = field(default_factory=list)
     prior_only: bool = False
+    convergence: list[dict[str, object]] = field(default_factory=list)
+    terms: list[TermFit] = field(default_factory=list)
+    worst_fit: list[ObservationFit] = field(default_factory=list)
+    sensitivity: list[Sensitivity] = field(default_factory=list)
+    #: every free parameter's sensitivity (``sensitivity`` holds the flagged ones)
+    sensitivity_all: list[Sensitivity] = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -64,11 +155,51 @@ class DiagnosticReport:
                  "passed": c.passed, "detail": c.detail}
                 for c in self.checks
             ],
+            "convergence": [_clean(row) for row in self.convergence],
+            "terms": [_clean(asdict(t)) for t in self.terms],
+            "worst_fit": [_clean(asdict(o)) for o in self.worst_fit],
+            "sensitivity": [_clean(asdict(s)) for s in self.sensitivity],
+            "sensitivity_threshold": PSENSE_THRESHOLD,
+            "notes": list(self.notes),
+            "plots": list(self.plots),
         }
 
 
 def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
+
+
+def _clean(row: dict[str, object]) -> dict[str, object]:
+    """Floats made JSON-safe (non-finite -> None), numpy scalars made Python."""
+    out: dict[str, object] = {}
+    for k, v in row.items():
+        if isinstance(v, bool | np.bool_):
+            out[k] = bool(v)
+        elif isinstance(v, int | np.integer):
+            out[k] = int(v)
+        elif isinstance(v, float | np.floating):
+            out[k] = _finite(float(v))
+        else:
+            out[k] = v
+    return out
+
+
+@contextmanager
+def degenerate_ok() -> Iterator[None]:
+    """Let arviz-stats divide by zero quietly on degenerate chains.
+
+    A chain that never moved (a broken run) has zero within-chain variance; arviz-stats then
+    emits ``RuntimeWarning: invalid value`` and returns NaN. NaN is exactly the answer we
+    want (and every check treats a non-finite value as failed), so the warning is expected
+    and harmless here, and only ``RuntimeWarning`` is silenced.
+    """
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def has_posterior(dt: xr.DataTree) -> bool:
+    return "posterior" in dt.children
 
 
 def free_parameters(dt: xr.DataTree) -> list[str]:
@@ -78,38 +209,399 @@ def free_parameters(dt: xr.DataTree) -> list[str]:
     return list(dt["posterior"].data_vars)
 
 
+def _elements(ds: xr.Dataset) -> dict[str, float]:
+    """Every element of every variable of a (non-sample) Dataset, labelled ``var[coord]``."""
+    out: dict[str, float] = {}
+    for name, da in ds.data_vars.items():
+        if da.ndim == 0:
+            out[str(name)] = float(da.values)
+            continue
+        stacked = da.stack(_el=da.dims)
+        for i in range(stacked.sizes["_el"]):
+            el = stacked.isel(_el=i)
+            label = ", ".join(str(el[d].values) for d in da.dims)
+            out[f"{name}[{label}]"] = float(el.values)
+    return out
+
+
+def _worst(values: dict[str, float], largest: bool) -> tuple[float, str]:
+    """The worst value and its label; any non-finite value is the worst of all."""
+    bad = [k for k, v in values.items() if not np.isfinite(v)]
+    if bad:
+        return float("nan"), bad[0]
+    name = (max if largest else min)(values, key=values.get)
+    return values[name], name
+
+
 def sampler_checks(dt: xr.DataTree) -> list[Check]:
     """Convergence and sampler-health checks on the free parameters."""
     post = dt["posterior"].to_dataset()[free_parameters(dt)]
-    rhat = az.rhat(post)
-    ess_bulk = az.ess(post, method="bulk")
-    ess_tail = az.ess(post, method="tail")
-
-    def worst(ds: xr.Dataset, fn) -> tuple[float, str]:
-        vals = {name: float(fn(ds[name].values)) for name in ds.data_vars}
-        name = (max if fn is np.nanmax else min)(vals, key=vals.get)
-        return vals[name], name
-
+    with degenerate_ok():
+        rhat = _elements(az.rhat(post))
+        ess = {m: _elements(az.ess(post, method=m)) for m in ("bulk", "tail")}
     checks = []
-    value, name = worst(rhat, np.nanmax)
-    checks.append(Check("r_hat", value, f"<= {RHAT_MAX}", value <= RHAT_MAX, f"worst: {name}"))
-    for label, ds in (("ess_bulk", ess_bulk), ("ess_tail", ess_tail)):
-        value, name = worst(ds, np.nanmin)
-        checks.append(Check(label, value, f">= {ESS_MIN}", value >= ESS_MIN, f"worst: {name}"))
+    value, name = _worst(rhat, largest=True)
+    checks.append(Check("r_hat", value, f"<= {RHAT_MAX}", bool(value <= RHAT_MAX),
+                        f"worst: {name}"))
+    for method in ("bulk", "tail"):
+        value, name = _worst(ess[method], largest=False)
+        checks.append(Check(f"ess_{method}", value, f">= {ESS_MIN}", bool(value >= ESS_MIN),
+                            f"worst: {name}"))
     stats = dt["sample_stats"]
     divergent = stats["diverging"] if "diverging" in stats else stats.get("divergences")
     n_div = int(np.asarray(divergent).sum()) if divergent is not None else 0
-    checks.append(Check("divergences", n_div, f"<= {DIVERGENCES_MAX}", n_div <= DIVERGENCES_MAX))
-    if "energy" in stats:
-        energy = np.asarray(stats["energy"].values)
-        bfmi = np.square(np.diff(energy, axis=1)).mean(axis=1) / energy.var(axis=1)
-        checks.append(Check("e_bfmi", float(bfmi.min()), f">= {EBFMI_MIN}",
-                            bool(bfmi.min() >= EBFMI_MIN), "lowest chain"))
+    n_draws = int(post.sizes["chain"] * post.sizes["draw"])
+    checks.append(Check("divergences", n_div, f"<= {DIVERGENCES_MAX}", n_div <= DIVERGENCES_MAX,
+                        f"{n_div} of {n_draws} draws"))
+    depth_stat = next((s for s in _MAXDEPTH_STATS if s in stats), None)
+    if depth_stat is not None:
+        share = float(np.asarray(stats[depth_stat].values, dtype=float).mean())
+        checks.append(Check("treedepth", share, f"<= {TREEDEPTH_SHARE_MAX}",
+                            share <= TREEDEPTH_SHARE_MAX, "share of draws at the maximum depth"))
+    if "energy" in stats and stats["energy"].sizes.get("draw", 0) > 2:
+        energy = np.asarray(stats["energy"].values, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bfmi = np.square(np.diff(energy, axis=1)).mean(axis=1) / energy.var(axis=1)
+        low = float(np.min(bfmi)) if np.all(np.isfinite(bfmi)) else float("nan")
+        checks.append(Check("e_bfmi", low, f">= {EBFMI_MIN}", bool(low >= EBFMI_MIN),
+                            "lowest chain"))
     return checks
 
 
-def check(dt: xr.DataTree) -> DiagnosticReport:
-    """Run every diagnostic that applies to this run."""
-    if "posterior" not in dt.children:
-        return DiagnosticReport(prior_only=True)
-    return DiagnosticReport(checks=sampler_checks(dt))
+def convergence_table(dt: xr.DataTree, n: int = 10) -> list[dict[str, object]]:
+    """Per-element R-hat, ESS and MCSE of the free parameters, the worst ``n`` by R-hat."""
+    post = dt["posterior"].to_dataset()[free_parameters(dt)]
+    with degenerate_ok():
+        cols = {
+            "r_hat": _elements(az.rhat(post)),
+            "ess_bulk": _elements(az.ess(post, method="bulk")),
+            "ess_tail": _elements(az.ess(post, method="tail")),
+            "mcse_mean": _elements(az.mcse(post, method="mean")),
+            "sd": _elements(post.std(("chain", "draw"))),
+        }
+    rows = []
+    for label, r in cols["r_hat"].items():
+        row: dict[str, object] = {"parameter": label, **{k: v[label] for k, v in cols.items()}}
+        sd = cols["sd"][label]
+        row["mcse_over_sd"] = cols["mcse_mean"][label] / sd if sd > 0 else float("nan")
+        row["_key"] = r if np.isfinite(r) else np.inf
+        rows.append(row)
+    rows.sort(key=lambda x: -x["_key"])
+    for row in rows:
+        del row["_key"]
+    return rows[:n]
+
+
+# --- posterior predictive checks ----------------------------------------------------------
+
+
+def observation_terms(dt: xr.DataTree) -> list[str]:
+    """Observed variables (``<term>_obs``) present in observed data and the predictive."""
+    if "observed_data" not in dt.children or "posterior_predictive" not in dt.children:
+        return []
+    pp = dt["posterior_predictive"].data_vars
+    return [str(v) for v in dt["observed_data"].data_vars if str(v).endswith("_obs") and v in pp]
+
+
+def relative_ess(dt: xr.DataTree) -> float:
+    """Mean relative efficiency of the free parameters (PSIS tail length; as in ``az.loo``)."""
+    post = dt["posterior"].to_dataset()[free_parameters(dt)]
+    n = post.sizes["chain"] * post.sizes["draw"]
+    if post.sizes["chain"] < 2:
+        return 1.0
+    with degenerate_ok():
+        ess = np.concatenate([np.ravel(v.values) for v in az.ess(post, method="mean")
+                              .data_vars.values()])
+    r = float(np.mean(ess)) / n if ess.size else 1.0
+    return r if np.isfinite(r) and r > 0 else 1.0
+
+
+def psis_weights(dt: xr.DataTree, var: str, r_eff: float = 1.0) -> tuple[xr.DataArray,
+                                                                         xr.DataArray]:
+    """Normalised PSIS leave-one-out weights of one observed variable, and their Pareto k.
+
+    Weights are proportional to ``1 / p(y_i | theta)`` over the stored draws, Pareto-smoothed
+    (``arviz_stats``' ``psislw``, the routine behind ``az.loo``). Returns the weights over
+    ``(<term>_id, chain, draw)`` summing to one per observation, and ``k`` per observation.
+    """
+    log_lik = dt["log_likelihood"][var]
+    obs_dim = [d for d in log_lik.dims if d not in ("chain", "draw")]
+    log_lik = log_lik.transpose(*obs_dim, "chain", "draw")
+    try:
+        with degenerate_ok():
+            log_w, khat = log_lik.azstats.psislw(r_eff=r_eff, dim=["chain", "draw"])
+        log_w = log_w.transpose(*obs_dim, "chain", "draw")
+    except ValueError:  # a draw-constant likelihood (a stuck chain): smooth row by row
+        log_w, khat = _psislw_rows(log_lik, r_eff)
+    lw = log_w.values
+    lw = lw - lw.max(axis=(-2, -1), keepdims=True)
+    w = np.exp(lw)
+    w /= w.sum(axis=(-2, -1), keepdims=True)
+    return log_w.copy(data=w), khat
+
+
+def _psislw_rows(log_lik: xr.DataArray, r_eff: float) -> tuple[xr.DataArray, xr.DataArray]:
+    """PSIS one observation at a time; a row PSIS cannot smooth (all tail values equal) keeps
+    uniform weights and ``k = inf``, so it is reported as unreliable rather than crashing."""
+    stacked = log_lik.stack(_obs=[d for d in log_lik.dims if d not in ("chain", "draw")])
+    lw = np.zeros((stacked.sizes["_obs"], stacked.sizes["chain"], stacked.sizes["draw"]))
+    k = np.full(stacked.sizes["_obs"], np.inf)
+    for i in range(stacked.sizes["_obs"]):
+        row = stacked.isel(_obs=i)
+        try:
+            with degenerate_ok():
+                w_i, k_i = row.azstats.psislw(r_eff=r_eff, dim=["chain", "draw"])
+            lw[i] = w_i.transpose("chain", "draw").values
+            k[i] = float(k_i)
+        except ValueError:
+            pass
+    log_w = stacked.transpose("_obs", "chain", "draw").copy(data=lw).unstack("_obs")
+    khat = stacked.isel(chain=0, draw=0, drop=True).copy(data=k).unstack("_obs")
+    dims = [d for d in log_lik.dims if d not in ("chain", "draw")]
+    return log_w.transpose(*dims, "chain", "draw"), khat
+
+
+def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]]:
+    """Coverage by term and every observation's LOO-PIT, worst (most extreme) first."""
+    terms: list[TermFit] = []
+    fits: list[ObservationFit] = []
+    subjects = _subjects(dt)
+    r_eff = relative_ess(dt) if "log_likelihood" in dt.children else 1.0
+    for var in observation_terms(dt):
+        term = var.removesuffix("_obs")
+        y = dt["observed_data"][var]
+        obs_dim = y.dims[0]
+        yrep = dt["posterior_predictive"][var].transpose(obs_dim, "chain", "draw")
+        yv = np.asarray(y.values, dtype=float)
+        rep = np.asarray(yrep.sel({obs_dim: y[obs_dim]}).values, dtype=float)
+        rep = rep.reshape(rep.shape[0], -1)
+        q = np.quantile(rep, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+        in50 = (yv >= q[1]) & (yv <= q[3])
+        in90 = (yv >= q[0]) & (yv <= q[4])
+        if "log_likelihood" in dt.children and var in dt["log_likelihood"].data_vars:
+            w, khat = psis_weights(dt, var, r_eff)
+            w = np.asarray(w.sel({obs_dim: y[obs_dim]}).values).reshape(rep.shape)
+            k = np.asarray(khat.sel({obs_dim: y[obs_dim]}).values, dtype=float)
+        else:  # plain posterior predictive p-values, not leave-one-out
+            w = np.full(rep.shape, 1.0 / rep.shape[1])
+            k = np.full(len(yv), np.nan)
+        pit = (w * (rep < yv[:, None])).sum(axis=1) + 0.5 * (w * (rep == yv[:, None])).sum(axis=1)
+        pit = np.clip(pit, 0.0, 1.0)
+        n = len(yv)
+        terms.append(TermFit(term, n, float(in50.mean()), float(in90.mean()),
+                             int(np.sum(k > PARETO_K_MAX)), n >= PPC_MIN_OBS))
+        for i, obs_id in enumerate(np.asarray(y[obs_dim].values).astype(str)):
+            fits.append(ObservationFit(
+                str(obs_id), term, str(subjects.get(obs_id, "")), float(yv[i]), float(q[2][i]),
+                float(q[0][i]), float(q[4][i]), float(pit[i]),
+                float(2 * min(pit[i], 1 - pit[i])), float(k[i])))
+    fits.sort(key=lambda o: (o.tail_probability, -np.nan_to_num(o.pareto_k)))
+    return terms, fits
+
+
+def coverage_checks(terms: list[TermFit]) -> list[Check]:
+    """One verdict check per term with enough observations."""
+    return [Check(f"ppc_coverage90:{t.term}", t.coverage90, f">= {PPC_COVERAGE90_MIN}",
+                  t.coverage90 >= PPC_COVERAGE90_MIN,
+                  f"{round(t.coverage90 * t.n)} of {t.n} observations in their 90% interval")
+            for t in terms if t.checked]
+
+
+def _subjects(dt: xr.DataTree) -> dict[str, str]:
+    if "observations" not in dt.children or "subject" not in dt["observations"].data_vars:
+        return {}
+    obs = dt["observations"]
+    return dict(zip(np.asarray(obs["obs_id"].values).astype(str),
+                    np.asarray(obs["subject"].values).astype(str), strict=True))
+
+
+# --- prior sensitivity --------------------------------------------------------------------
+
+
+@contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Silence a third-party logger for a block (psense_summary logs a generic advisory that
+    would land on the CLI's stderr; the report states the same finding itself)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def sensitivity_table(dt: xr.DataTree) -> list[Sensitivity]:
+    """Power-scaling sensitivity of every free parameter (all rows, flagged or not)."""
+    with _quiet_logger("arviz_stats.psense"):
+        frame = az.psense_summary(dt, var_names=free_parameters(dt), threshold=PSENSE_THRESHOLD)
+    return [Sensitivity(str(name), float(row["prior"]), float(row["likelihood"]),
+                        str(row["diagnosis"])) for name, row in frame.iterrows()]
+
+
+def flagged(rows: list[Sensitivity]) -> list[Sensitivity]:
+    """The rows diagnosed as prior-data conflict or strong prior / weak likelihood."""
+    return sorted((r for r in rows if r.diagnosis.startswith("potential")),
+                  key=lambda r: -r.prior)
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def check(dt: xr.DataTree, sensitivity: bool = True) -> DiagnosticReport:
+    """Run every diagnostic that applies to this run.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run (see :mod:`gpt2030.inference.sampling`).
+    sensitivity : bool
+        Also compute power-scaling sensitivity (needs ``log_prior`` and ``log_likelihood``).
+    """
+    if not has_posterior(dt):
+        return DiagnosticReport(prior_only=True, notes=[
+            "prior-only run: no posterior, so nothing to diagnose"])
+    report = DiagnosticReport(checks=sampler_checks(dt), convergence=convergence_table(dt))
+    terms, fits = predictive_fit(dt)
+    report.terms = terms
+    report.worst_fit = fits[:WORST_FIT_N]
+    report.checks.extend(coverage_checks(terms))
+    small = [t.term for t in terms if not t.checked]
+    if small:
+        report.notes.append(
+            f"coverage of terms with fewer than {PPC_MIN_OBS} observations is informational: "
+            + ", ".join(small))
+    high_k = sum(t.n_high_k for t in terms)
+    if high_k:
+        report.notes.append(f"{high_k} observation(s) have Pareto k > {PARETO_K_MAX}: their "
+                            "LOO-PIT and influence estimates are unreliable (refit needed)")
+    if sensitivity:
+        if {"log_prior", "log_likelihood"} <= set(dt.children):
+            try:
+                report.sensitivity_all = sensitivity_table(dt)
+            except ValueError as err:  # e.g. a stuck chain: PSIS cannot smooth constant weights
+                report.notes.append(f"sensitivity could not be computed: {err}")
+            else:
+                report.sensitivity = flagged(report.sensitivity_all)
+                report.notes.append(
+                    f"prior sensitivity is informational: {len(report.sensitivity)} flagged "
+                    "parameter(s) do not fail the run")
+        else:
+            report.notes.append("no log_prior/log_likelihood groups: sensitivity not computed")
+    return report
+
+
+# --- plots --------------------------------------------------------------------------------
+
+
+def _save(fig, path: Path) -> None:
+    """Write a figure atomically (a half-written PNG never sits beside a run)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_plots(dt: xr.DataTree, report: DiagnosticReport, outdir: Path,
+                key_parameters: int = 6) -> list[Path]:
+    """Rank plots, a predictive check and a sensitivity plot as PNGs in ``outdir``."""
+    from matplotlib.figure import Figure
+
+    if report.prior_only:
+        return []
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    # Rank plot of the worst-converging scalar parameters (Vehtari et al. 2021, fig. 4).
+    post = dt["posterior"].to_dataset()
+    names = [str(row["parameter"]) for row in report.convergence][:key_parameters]
+    fig = Figure(figsize=(3.2 * min(3, len(names)), 2.6 * ((len(names) + 2) // 3)))
+    for i, label in enumerate(names):
+        ax = fig.add_subplot((len(names) + 2) // 3, min(3, len(names)), i + 1)
+        da = _element(post, label)
+        vals = np.asarray(da.transpose("chain", "draw").values, dtype=float)
+        ranks = vals.ravel().argsort().argsort().reshape(vals.shape)
+        bins = np.linspace(0, ranks.size, 21)
+        for c in range(ranks.shape[0]):
+            ax.hist(ranks[c], bins=bins, histtype="step", label=f"chain {c}")
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("rank of draw among all chains")
+        ax.set_ylabel("draws")
+    fig.suptitle("Rank plots (uniform and overlapping when chains agree)")
+    fig.tight_layout()
+    path = outdir / "rank.png"
+    _save(fig, path)
+    written.append(path)
+
+    # Predictive check: each term's observations against their 90% / 50% intervals.
+    terms = observation_terms(dt)
+    if terms:
+        fig = Figure(figsize=(11, 2.4 * len(terms)))
+        for i, var in enumerate(terms):
+            ax = fig.add_subplot(len(terms), 1, i + 1)
+            y = dt["observed_data"][var]
+            obs_dim = y.dims[0]
+            rep = dt["posterior_predictive"][var].sel({obs_dim: y[obs_dim]})
+            rep = np.asarray(rep.transpose(obs_dim, "chain", "draw").values, dtype=float)
+            rep = rep.reshape(rep.shape[0], -1)
+            q = np.quantile(rep, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+            order = np.argsort(q[2])
+            x = np.arange(len(order))
+            ax.vlines(x, q[0][order], q[4][order], color="0.75", lw=3, label="90% interval")
+            ax.vlines(x, q[1][order], q[3][order], color="0.45", lw=3, label="50% interval")
+            ax.plot(x, np.asarray(y.values)[order], "o", ms=3, color="C3", label="observed")
+            term = var.removesuffix("_obs")
+            fit = next((t for t in report.terms if t.term == term), None)
+            cov = f" (90% coverage {fit.coverage90:.2f}, n={fit.n})" if fit else ""
+            ax.set_title(f"{term}{cov}", fontsize=9)
+            ax.set_xlabel("observation (sorted by predictive median)")
+            ax.set_ylabel("logit accuracy" if term == "benchmark" else "log10 value")
+            if i == 0:
+                ax.legend(fontsize=7, loc="upper left")
+        fig.tight_layout()
+        path = outdir / "predictive_check.png"
+        _save(fig, path)
+        written.append(path)
+
+    # Sensitivity: prior and likelihood power-scaling sensitivity of the free parameters.
+    rows = report.sensitivity_all
+    if rows:
+        fig = Figure(figsize=(8, max(3.0, 0.18 * len(rows) + 1)))
+        ax = fig.add_subplot(1, 1, 1)
+        y = np.arange(len(rows))
+        ax.barh(y - 0.2, [r.prior for r in rows], height=0.4, label="prior")
+        ax.barh(y + 0.2, [r.likelihood for r in rows], height=0.4, label="likelihood")
+        ax.axvline(PSENSE_THRESHOLD, color="k", ls="--", lw=1,
+                   label=f"threshold {PSENSE_THRESHOLD}")
+        ax.set_yticks(y, [r.parameter for r in rows], fontsize=6)
+        ax.invert_yaxis()
+        ax.set_xlabel("power-scaling sensitivity (cJS distance gradient)")
+        ax.set_ylabel("free parameter")
+        ax.set_title("Prior and likelihood sensitivity (Kallioinen et al. 2024)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = outdir / "sensitivity.png"
+        _save(fig, path)
+        written.append(path)
+    report.plots = [str(p) for p in written]
+    return written
+
+
+def _element(ds: xr.Dataset, label: str) -> xr.DataArray:
+    """The DataArray of one ``var[c1, c2]`` label made by :func:`_elements`."""
+    name, _, rest = label.partition("[")
+    da = ds[name]
+    if not rest:
+        return da
+    dims = [d for d in da.dims if d not in ("chain", "draw")]
+    values = [rest[:-1]] if len(dims) == 1 else rest[:-1].split(", ")
+    sel = {}
+    for d, v in zip(dims, values, strict=True):
+        coord = da[d].values
+        match = [c for c in coord if str(c) == v]
+        sel[d] = match[0]
+    return da.sel(sel)

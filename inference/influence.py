@@ -1,0 +1,111 @@
+"""Influence of each observation on the headline forecasts, without refitting.
+
+Leaving observation ``i`` out reweights the stored posterior draws by ``1 / p(y_i | theta)``
+(importance sampling from the full posterior to the leave-one-out posterior), Pareto-smoothed
+(PSIS, Vehtari et al. 2024). The weighted median of each headline quantity under those
+weights, against the full-posterior median, is the row's influence (a log10 shift). The
+Pareto k of the weights says whether the reweighting can be trusted: above
+:data:`~gpt2030.inference.diagnostics.PARETO_K_MAX` the leave-one-out posterior is too far
+from the full one, and only a refit without the row would tell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from gpt2030.inference.diagnostics import (
+    PARETO_K_MAX,
+    degenerate_ok,
+    observation_terms,
+    psis_weights,
+    relative_ess,
+)
+from gpt2030.inference.forecast import HEADLINES, headline_draws
+from gpt2030.inference.runs import Run
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Medians of ``values`` (S,) under each row of ``weights`` (N, S), rows summing to one.
+
+    Midpoint interpolation of the weighted ECDF, so uniform weights give ``np.median``.
+    """
+    order = np.argsort(values, kind="stable")
+    x = values[order]
+    w = weights[:, order]
+    mid = np.cumsum(w, axis=1) - 0.5 * w  # ECDF at each sorted draw's midpoint
+    j = np.clip((mid < 0.5).sum(axis=1), 1, len(x) - 1)
+    rows = np.arange(len(w))
+    lo, hi = mid[rows, j - 1], mid[rows, j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(hi > lo, (0.5 - lo) / (hi - lo), 0.5)
+    frac = np.clip(frac, 0.0, 1.0)
+    return x[j - 1] + frac * (x[j] - x[j - 1])
+
+
+def _log10(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    out = np.full(x.shape, np.nan)
+    ok = np.isfinite(x) & (x > 0)
+    out[ok] = np.log10(x[ok])
+    return out
+
+
+def influence(run: Run, year: int = 2030, top: int | None = None) -> pd.DataFrame:
+    """How far each observation moves the headline medians of ``year`` when left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per observation (each element of each ``<term>_obs`` in ``log_likelihood``):
+        ``obs_id, term, pareto_k, reliable, max_abs_log10_shift, quantity_most_moved`` and one
+        column per headline key with the log10 shift of its median (leave-one-out minus full),
+        sorted by ``max_abs_log10_shift`` descending; ``reliable`` is ``pareto_k <=
+        PARETO_K_MAX`` (else the shift is a rough guess and a refit is needed). ``top`` keeps
+        the first rows only.
+
+    Raises
+    ------
+    ValueError
+        A prior-only run (no posterior or log-likelihood), or ``year`` off the model's grid.
+    """
+    return influence_table(run.datatree(), year, top)
+
+
+def influence_table(dt: xr.DataTree, year: int = 2030, top: int | None = None) -> pd.DataFrame:
+    """:func:`influence` on an opened DataTree."""
+    if "posterior" not in dt.children or "log_likelihood" not in dt.children:
+        raise ValueError("influence needs a posterior and log-likelihood: this run is prior-only")
+    draws = {key: headline_draws(dt, key, year) for key in HEADLINES}  # chain-major, flattened
+    full = {key: float(np.median(v)) for key, v in draws.items()}
+    r_eff = relative_ess(dt)
+    frames = []
+    for var in observation_terms(dt):
+        if var not in dt["log_likelihood"].data_vars:
+            continue
+        w, khat = psis_weights(dt, var, r_eff)
+        obs_dim = w.dims[0]
+        weights = np.asarray(w.transpose(obs_dim, "chain", "draw").values)
+        weights = weights.reshape(weights.shape[0], -1)
+        ids = np.asarray(w[obs_dim].values).astype(str)
+        k = np.asarray(khat.sel({obs_dim: w[obs_dim]}).values, dtype=float)
+        frame = pd.DataFrame({"obs_id": ids, "term": var.removesuffix("_obs"), "pareto_k": k})
+        with degenerate_ok():
+            for key, values in draws.items():
+                frame[key] = _log10(weighted_median(values, weights)) - _log10(full[key])
+        frames.append(frame)
+    if not frames:
+        raise ValueError("the run has no observed variables in its log_likelihood group")
+    table = pd.concat(frames, ignore_index=True)
+    keys = list(HEADLINES)
+    shifts = table[keys].abs()
+    table["reliable"] = table["pareto_k"] <= PARETO_K_MAX
+    table["max_abs_log10_shift"] = shifts.max(axis=1, skipna=True)
+    most = shifts.fillna(-1.0).to_numpy().argmax(axis=1)
+    table["quantity_most_moved"] = [keys[i] for i in most]
+    table = table[["obs_id", "term", "pareto_k", "reliable", "max_abs_log10_shift",
+                   "quantity_most_moved", *keys]]
+    table = table.sort_values("max_abs_log10_shift", ascending=False, kind="stable",
+                              na_position="last").reset_index(drop=True)
+    return table.head(top) if top is not None else table

@@ -1,0 +1,44 @@
+"""Rebuild the fixture runs in ``tests/data/runs/`` from full-size stored runs.
+
+Usage: ``python tests/data/make_fixtures.py RUN_DIR [RUN_DIR ...]``
+
+The fixtures are real runs of the shipped model (see each ``manifest.json`` for how they
+were sampled), made small enough to ship: the ``prior`` and ``prior_predictive`` groups are
+thinned to their first :data:`PRIOR_DRAWS` draws (nothing the fast tests read depends on the
+other 900), and every numeric variable is stored zlib-compressed. The posterior, sample
+stats, predictive, log-likelihood, log-prior and observations groups are kept whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import xarray as xr
+
+HERE = Path(__file__).resolve().parent / "runs"
+PRIOR_DRAWS = 100
+
+
+def shrink(src: Path, dest_root: Path = HERE) -> Path:
+    """Copy a run folder into ``dest_root`` with thinned prior groups and compression."""
+    dt = xr.load_datatree(src / "run.nc")
+    for group in ("prior", "prior_predictive"):
+        if group in dt.children:
+            dt[group] = dt[group].to_dataset().isel(draw=slice(0, PRIOR_DRAWS))
+    encoding = {}
+    for node in dt.subtree:
+        ds = node.to_dataset()
+        encoding[node.path] = {v: {"zlib": True, "complevel": 9} for v in ds.data_vars
+                               if ds[v].dtype.kind in "fiub"}
+    dest = dest_root / src.name
+    dest.mkdir(parents=True, exist_ok=True)
+    dt.to_netcdf(dest / "run.nc", encoding=encoding)
+    shutil.copy(src / "manifest.json", dest / "manifest.json")
+    return dest
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        print(shrink(Path(arg)))

@@ -111,7 +111,7 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
         # nutpie stores the free parameters; add every Deterministic of the model.
         with model:
             dt["posterior"] = pm.compute_deterministics(dt["posterior"].to_dataset(),
-                                                        merge_dataset=True, progressbar=False)
+                                                        extend_dataset=True, progressbar=False)
         observed = {rv.name: model.rvs_to_values[rv].eval() for rv in model.observed_RVs}
         dt["observed_data"] = xr.Dataset(
             {name: (model.named_vars_to_dims.get(name, ()), values)

@@ -90,6 +90,17 @@ def _stacked(da: xr.DataArray) -> np.ndarray:
 # -- 1. verdict ------------------------------------------------------------------------------
 
 
+def _check_value(x: object) -> str:
+    """A diagnostic's value with enough digits to see why it passed (r-hat 1.004)."""
+    if x is None:
+        return "n/a"
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(x)
+    return f"{v:.0f}" if v.is_integer() else f"{v:.4g}"
+
+
 def verdict_section(run: Run) -> Section:
     diag = run.manifest.get("diagnostics") or {}
     verdict = diag.get("verdict") or run.manifest.get("verdict") or "unknown"
@@ -106,14 +117,14 @@ def verdict_section(run: Run) -> Section:
     else:
         title = (f"FAIL — {len(failing)} of {len(checks)} diagnostic checks failed: treat every "
                  "number below with suspicion until the run is fixed.")
-        items = [f"{c['name']} = {fmt(c.get('value'))} (needs {c.get('threshold')})"
+        items = [f"{c['name']} = {_check_value(c.get('value'))} (needs {c.get('threshold')})"
                  + (f"; {c['detail']}" if c.get("detail") else "") for c in failing]
         blocks.append(Banner(False, title, items or [f"verdict: {verdict}"]))
     notes = [str(n) for n in diag.get("notes") or []]
     if notes:
         blocks.append(Bullets(notes))
     if checks:
-        rows = [[c["name"], fmt(c.get("value")), str(c.get("threshold", "")),
+        rows = [[c["name"], _check_value(c.get("value")), str(c.get("threshold", "")),
                  Cell("pass", "good") if c.get("passed") else Cell("FAIL", "bad"),
                  str(c.get("detail", ""))] for c in checks]
         blocks.append(Table(["check", "value", "threshold", "result", "detail"], rows,
@@ -296,6 +307,14 @@ def changes_section(run: Run, year: int = YEAR) -> Section:
     result = compare_runs(prev, run, year=year)
     blocks: list = [Paragraph(f"Compared with {prev.id} (created {prev.manifest.get('created')}"
                               f", same config '{config}'), in {year}.")]
+    other = [f"{k}: {prev.manifest.get(k)} → {run.manifest.get(k)}"
+             for k in ("observation_hash", "sampler", "seed", "cutoff", "model_version")
+             if prev.manifest.get(k) != run.manifest.get(k)]
+    if prev.manifest.get("config") != run.manifest.get("config"):
+        other.append("config settings or priors differ")
+    if other:
+        blocks.append(Paragraph("Also different between the runs:"))
+        blocks.append(Bullets(other))
     for key, title in (("added", "Observations added"), ("removed", "Observations removed")):
         items = result.get(key) or []
         blocks.append(Heading(f"{title}: {len(items)}"))
@@ -304,9 +323,14 @@ def changes_section(run: Run, year: int = YEAR) -> Section:
     changed = result.get("changed") or []
     blocks.append(Heading(f"Observations changed: {len(changed)}"))
     if changed:
-        blocks.append(Bullets([
-            "; ".join(f"{k}: {v}" for k, v in c.items()) if isinstance(c, dict) else str(c)
-            for c in changed]))
+        rows = []
+        for c in changed:
+            before, after = c.get("before") or {}, c.get("after") or {}
+            fields = c.get("changed_fields") or sorted(set(before) | set(after))
+            what = "; ".join(f"{f}: {before.get(f, '')} → {after.get(f, '')}" for f in fields)
+            rows.append([str(c.get("id", "")), str(c.get("kind", "")),
+                         str(c.get("subject", "")), what])
+        blocks.append(Table(["id", "kind", "subject", "change (before → now)"], rows))
     shifts = result.get("shifts") or []
     rows = []
     for s in shifts:

@@ -195,11 +195,12 @@ def cmd_influence(args: argparse.Namespace) -> int:
         return 0
     print(f"run {run.id}  year {args.year}  leave-one-out shift of the headline medians "
           "(log10; PSIS reweighting, no refit)")
-    print(f"{'obs_id':<58}{'term':<18}{'k':>6}{'max|shift|':>11}  quantity most moved")
-    for r in table.itertuples(index=False):
-        flag = "" if r.reliable else "  k>0.7: unreliable, refit needed"
-        print(f"{str(r.obs_id)[:57]:<58}{r.term:<18}{_fmt(r.pareto_k, '.2f'):>6}"
-              f"{_fmt(r.max_abs_log10_shift, '.4f'):>11}  {r.quantity_most_moved}{flag}")
+    print(f"{'obs_id':<58}{'term':<18}{'k':>6}{'shift':>9}  quantity most moved")
+    for _, r in table.iterrows():
+        flag = "" if r["reliable"] else "  k>0.7: unreliable, refit needed"
+        shift = r[r["quantity_most_moved"]]
+        print(f"{str(r['obs_id'])[:57]:<58}{r['term']:<18}{_fmt(r['pareto_k'], '.2f'):>6}"
+              f"{_fmt(shift, '+.4f'):>9}  {r['quantity_most_moved']}{flag}")
     return 0
 
 

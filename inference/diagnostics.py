@@ -61,6 +61,10 @@ PARETO_K_MAX = 0.7
 #: How many of the worst-fitting observations a report lists.
 WORST_FIT_N = 10
 
+#: Parameters that drive the headline forecasts, always shown in the rank plot (beside the
+#: worst-converging ones).
+KEY_PARAMETERS = ("compute_growth", "log_compute_2023", "slowdown_year")
+
 #: Stats names of the tree-depth saturation flag (nutpie, PyMC/NumPyro).
 _MAXDEPTH_STATS = ("maxdepth_reached", "reached_max_treedepth")
 
@@ -518,7 +522,10 @@ def write_plots(dt: xr.DataTree, report: DiagnosticReport, outdir: Path,
 
     # Rank plot of the worst-converging scalar parameters (Vehtari et al. 2021, fig. 4).
     post = dt["posterior"].to_dataset()
-    names = [str(row["parameter"]) for row in report.convergence][:key_parameters]
+    worst = [str(row["parameter"]) for row in report.convergence]
+    key = [p for p in KEY_PARAMETERS if p in post.data_vars and post[p].ndim == 2]
+    names = list(dict.fromkeys(worst[: key_parameters - len(key)] + key + worst))
+    names = names[:key_parameters]
     fig = Figure(figsize=(3.2 * min(3, len(names)), 2.6 * ((len(names) + 2) // 3)))
     for i, label in enumerate(names):
         ax = fig.add_subplot((len(names) + 2) // 3, min(3, len(names)), i + 1)
@@ -531,6 +538,8 @@ def write_plots(dt: xr.DataTree, report: DiagnosticReport, outdir: Path,
         ax.set_title(label, fontsize=8)
         ax.set_xlabel("rank of draw among all chains")
         ax.set_ylabel("draws")
+        if i == 0:
+            ax.legend(fontsize=6, loc="lower right")
     fig.suptitle("Rank plots (uniform and overlapping when chains agree)")
     fig.tight_layout()
     path = outdir / "rank.png"

@@ -149,6 +149,7 @@ th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.good { color: var(--good); font-weight: 600; }
 td.bad { color: var(--bad); font-weight: 600; }
+td.far { color: #a15c00; font-weight: 600; }
 td.muted, p.muted { color: var(--muted); }
 table.evidence { font-size: 12.5px; }
 table.evidence td { max-width: 340px; overflow-wrap: break-word; }

@@ -141,7 +141,7 @@ def headline_section(dt: xr.DataTree, year: int = YEAR) -> Section:
     for key, r in table.items():
         essay = ESSAY_2030.get(key) if year == 2030 else None
         ratio = r["median"] / essay.median if essay else math.nan
-        ratio_cell = Cell(fmt(ratio) + "x", "good" if 1 / 3 <= ratio <= 3 else "bad") \
+        ratio_cell = Cell(fmt(ratio) + "x", "good" if 1 / 3 <= ratio <= 3 else "far") \
             if essay else ""
         rows.append([
             str(r["label"]), str(r["unit"]), fmt(r["median"]),
@@ -155,7 +155,8 @@ def headline_section(dt: xr.DataTree, year: int = YEAR) -> Section:
         Paragraph(f"Each quantity in {year}, from the {what} draws: median, 50% interval "
                   "(25th-75th percentile) and 90% interval (5th-95th), beside the essay's "
                   "median and its 25th-75th percentile range. The last column is the "
-                  "model's median over the essay's (green within a factor 3)."),
+                  "model's median over the essay's: green within a factor 3 of the essay, amber "
+                  "further away."),
         Table(["quantity", "unit", "median", "50% interval", "90% interval", "essay median",
                "essay range (25-75%)", "median / essay"], rows, numeric=(2, 3, 4, 5, 6, 7),
               caption="Essay figures: Steinhardt (2023), see models/essay.py for where each "

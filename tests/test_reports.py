@@ -296,3 +296,31 @@ def test_update_reuses_the_run_and_exits_1_when_diagnostics_fail(
     assert f"reusing run {broken_run.id}" in out
     html = home / "reports" / broken_run.id / "report.html"
     assert str(html) in out and 'class="banner bad"' in html.read_text()
+
+
+def test_observe_add_update_uses_defaults(home: Path, broken_run: Run,
+                                          monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``observe add --update`` passes no sampler flags: run_update uses the defaults."""
+    import gpt2030.inference.infer as infer_module
+    from gpt2030.cli.main import main
+    from gpt2030.inference.sampling import SamplerConfig
+
+    shutil.copytree(broken_run.path, home / "runs" / broken_run.id)
+    (run,) = list_runs(home / "runs")
+    seen = []
+
+    def fake_infer(ledger, runs_dir, request, force=False, progressbar=False, today=None):
+        seen.append(request)
+        return run, True
+
+    monkeypatch.setattr(infer_module, "infer", fake_infer)
+    rc = main(["observe", "add", "--kind", "inference_speed", "--subject", "test-model",
+               "--metric", "OpenAI API", "--value", "42", "--unit", "tokens/s",
+               "--date", "2024-06", "--source", "https://example.org/m", "--update"])
+    assert rc == 1  # the fixture run fails its diagnostics
+    (request,) = seen
+    assert request.config == "default" and request.sampler == SamplerConfig()
+    assert request.seed == 2030
+    out = capsys.readouterr().out
+    assert str(home / "reports" / run.id / "report.html") in out

@@ -270,8 +270,7 @@ def _md_block(block: Block) -> str:
     if isinstance(block, Bullets):
         return "\n".join(f"- {_md_inline(i)}" for i in block.items)
     if isinstance(block, Banner):
-        mark = "PASS" if block.ok else "FAIL"
-        lines = [f"> **{mark}: {md_escape(block.title)}**"]
+        lines = [f"> **{md_escape(block.title)}**"]
         lines += [f"> - {md_escape(i)}" for i in block.items]
         return "\n".join(lines)
     if isinstance(block, Table):

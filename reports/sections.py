@@ -31,7 +31,6 @@ from gpt2030.reports.render import (
     Cell,
     FigureBlock,
     Heading,
-    Link,
     Paragraph,
     Rich,
     Section,
@@ -192,10 +191,17 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame) -> Section:
         blocks.append(FigureBlock(filename, figures.png_bytes(fig), alt, caption))
     if "data_binding_year" in group:
         b = np.asarray(group["data_binding_year"].values, float).ravel()
+        last = int(group["year"].values[-1])
+
+        def when(y: float) -> str:  # the grid ends at `last`: later means "not by then"
+            return f"after {last}" if y > last else f"{y:.0f}"
+
         q = np.nanquantile(b, [0.05, 0.5, 0.95])
-        blocks.append(Paragraph(f"Data binds (training tokens wanted exceed the data "
-                                f"available) in {q[1]:.0f} at the median, 90% interval "
-                                f"{q[0]:.0f} – {q[2]:.0f}."))
+        share = float((b > last).mean())
+        blocks.append(Paragraph(
+            f"Data binds (training tokens wanted exceed the data available) in {when(q[1])} "
+            f"at the median, 90% interval {when(q[0])} – {when(q[2])}; in {share:.0%} of the "
+            f"draws it does not bind by {last}."))
     return Section(*SECTIONS[2], blocks)
 
 
@@ -277,12 +283,18 @@ def capabilities_section(dt: xr.DataTree) -> Section:
 
 
 def previous_run(run: Run) -> Run | None:
-    """The latest stored run created before this one with the same config name."""
+    """The latest stored run created before this one with the same config name.
+
+    Only runs of the same model version count: another version's variables may mean
+    something else, so its numbers are not comparable.
+    """
     name = run.manifest.get("config", {}).get("name")
     created = run.manifest.get("created", "")
+    version = run.manifest.get("model_version")
     earlier = [r for r in list_runs(run.path.parent)
                if r.id != run.id and r.manifest.get("config", {}).get("name") == name
-               and r.manifest.get("created", "") < created]
+               and r.manifest.get("created", "") < created
+               and r.manifest.get("model_version") == version]
     return earlier[-1] if earlier else None
 
 
@@ -297,8 +309,8 @@ def changes_section(run: Run, year: int = YEAR) -> Section:
     config = run.manifest.get("config", {}).get("name", "?")
     if prev is None:
         return Section(*SECTIONS[5], [Paragraph(
-            f"No previous run: this is the first stored run with config '{config}' in "
-            f"{run.path.parent}.")])
+            f"No previous run: this is the first stored run with config '{config}' (and "
+            f"model version {run.manifest.get('model_version')}) in {run.path.parent}.")])
     try:
         from gpt2030.inference.compare import compare_runs
     except ImportError:
@@ -643,5 +655,3 @@ def build_sections(run: Run, dt: xr.DataTree | None = None,
         provenance_section(run),
     ]
 
-
-__all__ = ["SECTIONS", "Link", "build_sections", "fmt"]

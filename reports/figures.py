@@ -2,7 +2,8 @@
 
 Every function takes a run's DataTree (and, where it overlays evidence, the run's
 ``observations`` group as a DataFrame) and returns a :class:`matplotlib.figure.Figure` built
-without pyplot, so nothing here touches global state or needs a display (Agg backend).
+without pyplot on an Agg canvas, so nothing here touches matplotlib's global backend or
+needs a display.
 Every axis carries a label with its unit.
 """
 
@@ -11,24 +12,28 @@ from __future__ import annotations
 import io
 import math
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # never a display: reports are written by batch jobs
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from gpt2030.inference.forecast import draws_group  # noqa: E402
-from gpt2030.models.essay import ESSAY_2030  # noqa: E402
-from gpt2030.models.evidence import speed_setting  # noqa: E402
-from gpt2030.observations import decimal_year, to_base  # noqa: E402
+from gpt2030.inference.forecast import draws_group
+from gpt2030.models.essay import ESSAY_2030
+from gpt2030.models.evidence import speed_setting
+from gpt2030.observations import decimal_year, to_base
 
 #: Colours, one per series; readable in print and for common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f5fa8", "#d9730d", "#2e8540", "#7b3fa0", "#555555"
 YEAR_LABEL = "year"
 BANDS = ((0.05, 0.95, 0.18), (0.25, 0.75, 0.35))
+
+
+def new_figure(width: float = 9.5, height: float = 4.6) -> Figure:
+    """A figure on its own Agg canvas (no pyplot, no global backend switch)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _draws(dt: xr.DataTree, name: str) -> xr.DataArray:
@@ -112,7 +117,7 @@ def _finish(ax, ylabel: str, title: str, log: bool = True) -> None:
 
 def fig_compute(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
     """Frontier training compute (FLOP, log scale) with the compute observations."""
-    fig = Figure(figsize=(9.5, 4.6), layout="constrained")
+    fig = new_figure()
     ax = fig.add_subplot()
     fan(ax, dt, "training_compute", BLUE, "frontier compute")
     overlay(ax, observed(obs, _role(obs, "compute")), ORANGE, "observed training runs")
@@ -126,7 +131,7 @@ def fig_compute(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
 
 def fig_scaling(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
     """Parameters and training tokens of the frontier model, and the data available."""
-    fig = Figure(figsize=(9.5, 4.6), layout="constrained")
+    fig = new_figure()
     ax = fig.add_subplot()
     fan(ax, dt, "parameters", BLUE, "parameters")
     fan(ax, dt, "training_tokens", GREEN, "training tokens")
@@ -152,7 +157,7 @@ def fig_scaling(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
 
 def fig_speed(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
     """Serial speed (tokens/s) against human thinking speed, with API speed measurements."""
-    fig = Figure(figsize=(9.5, 4.6), layout="constrained")
+    fig = new_figure()
     ax = fig.add_subplot()
     fan(ax, dt, "serial_speed", BLUE, "serial speed")
     group = dt[draws_group(dt)]
@@ -172,7 +177,7 @@ def fig_speed(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
 
 def fig_work(dt: xr.DataTree) -> Figure:
     """Human-speed work-years the training compute can run, and parallel copies."""
-    fig = Figure(figsize=(9.5, 4.6), layout="constrained")
+    fig = new_figure()
     ax = fig.add_subplot()
     fan(ax, dt, "work_years", BLUE, "work-years")
     fan(ax, dt, "parallel_copies", GREEN, "parallel copies")
@@ -197,7 +202,7 @@ def capability_probabilities(dt: xr.DataTree, benchmark: str, accuracy: float,
 
 def fig_capabilities(dt: xr.DataTree, thresholds) -> Figure:
     """P(threshold reached) by year, one line per threshold, with the cited median years."""
-    fig = Figure(figsize=(9.5, 4.0), layout="constrained")
+    fig = new_figure(height=4.0)
     ax = fig.add_subplot()
     colors = (BLUE, ORANGE, GREEN, PURPLE, GREY)
     available = set(dt[draws_group(dt)]["benchmark"].values) if "benchmark_accuracy" in \

@@ -129,7 +129,8 @@ body { margin:0; background:var(--bg); color:var(--ink);
        font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
 main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 64px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px;
+     border-bottom: 2px solid var(--line); }
 h3 { font-size: 16px; margin: 22px 0 6px; }
 .subtitle { color: var(--muted); margin: 0 0 16px; }
 nav { font-size: 13px; color: var(--muted); margin-bottom: 8px; }
@@ -143,8 +144,10 @@ td a { word-break: break-all; }
 .banner ul { margin: 6px 0 0; padding-left: 20px; color: var(--ink); }
 .tablewrap { overflow-x: auto; margin: 8px 0 14px; }
 table { border-collapse: collapse; font-size: 13.5px; width: 100%; }
-caption { text-align: left; color: var(--muted); font-size: 13px; padding: 4px 0; caption-side: bottom; }
-th, td { border-bottom: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
+caption { text-align: left; color: var(--muted); font-size: 13px; padding: 4px 0;
+          caption-side: bottom; }
+th, td { border-bottom: 1px solid var(--line); padding: 5px 8px; text-align: left;
+         vertical-align: top; }
 th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.good { color: var(--good); font-weight: 600; }
@@ -199,7 +202,8 @@ def _html_block(block: Block) -> str:
         cls = "good" if block.ok else "bad"
         items = "".join(f"<li>{_esc(i)}</li>" for i in block.items)
         lst = f"<ul>{items}</ul>" if items else ""
-        return f'<div class="banner {cls}" role="status"><strong>{_esc(block.title)}</strong>{lst}</div>'
+        return (f'<div class="banner {cls}" role="status">'
+                f"<strong>{_esc(block.title)}</strong>{lst}</div>")
     if isinstance(block, Table):
         head = "".join(_html_cell(c, "th", i in block.numeric) for i, c in enumerate(block.columns))
         body = "".join(

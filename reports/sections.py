@@ -11,6 +11,7 @@ import ast
 import contextlib
 import inspect
 import io
+import itertools
 import logging
 import math
 import warnings
@@ -57,6 +58,8 @@ CONSTANTS = ("MINUTES_PER_YEAR", "FLOP_PER_PARAM_TOKEN", "FORWARD_FLOP_PER_PARAM
 #: A parameter whose posterior sd is at least this share of its prior sd learned little.
 PRIOR_DOMINATED_SD_RATIO = 0.7
 YEAR = 2030
+#: Between the ends of an interval: a spaced en dash.
+DASH = " \u2013 "
 
 
 def fmt(x: object) -> str:
@@ -79,7 +82,7 @@ def fmt(x: object) -> str:
 
 
 def interval(lo: float, hi: float) -> str:
-    return f"{fmt(lo)} – {fmt(hi)}"
+    return f"{fmt(lo)}{DASH}{fmt(hi)}"
 
 
 def _stacked(da: xr.DataArray) -> np.ndarray:
@@ -200,7 +203,7 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame) -> Section:
         share = float((b > last).mean())
         blocks.append(Paragraph(
             f"Data binds (training tokens wanted exceed the data available) in {when(q[1])} "
-            f"at the median, 90% interval {when(q[0])} – {when(q[2])}; in {share:.0%} of the "
+            f"at the median, 90% interval {when(q[0])}{DASH}{when(q[2])}; in {share:.0%} of the "
             f"draws it does not bind by {last}."))
     return Section(*SECTIONS[2], blocks)
 
@@ -239,7 +242,7 @@ def crossing_year(probs: dict[int, float], level: float = 0.5) -> str:
         return ""
     if probs[years[0]] >= level:
         return f"by {years[0]}"
-    for a, b in zip(years, years[1:], strict=False):
+    for a, b in itertools.pairwise(years):
         pa, pb = probs[a], probs[b]
         if pa < level <= pb:
             return f"{a + (level - pa) / (pb - pa) * (b - a):.1f}"
@@ -424,7 +427,7 @@ def sensitivity(dt: xr.DataTree, year: int = YEAR) -> pd.DataFrame:
         })
         try:
             summary = _quiet(az.psense_summary, sub)
-        except Exception as err:  # noqa: BLE001 - a diagnostic must not sink the report
+        except Exception as err:
             frame["diagnosis"] = f"power-scaling failed: {type(err).__name__}"
         else:
             for name in values:
@@ -464,17 +467,21 @@ def drivers_section(run: Run, dt: xr.DataTree, year: int = YEAR) -> Section:
                 if obs is not None and oid in obs["obs_id"].values else ""
             k = r.get("pareto_k")
             reliable = r.get("reliable")
-            rows.append([oid, subject, str(r.get("term", "")),
-                         fmt(r.get("max_abs_log10_shift")),
-                         str(r.get("quantity_most_moved", "")), fmt(k),
+            moved = str(r.get("quantity_most_moved", ""))
+            signed = r.get(moved) if moved in r.index else None
+            signed_text = f"{float(signed):+.3f}" if signed is not None and \
+                math.isfinite(float(signed)) else fmt(r.get("max_abs_log10_shift"))
+            rows.append([oid, subject, str(r.get("term", "")), moved, signed_text, fmt(k),
                          Cell("yes", "good") if bool(reliable) else Cell("no", "bad")])
         blocks.append(Paragraph(
-            f"Leave-one-out (PSIS) shift of the {year} headline quantities when each "
-            "observation is dropped, largest first. 'Reliable' is no when Pareto k is too "
-            "high for the importance-sampling estimate to be trusted (refit to be sure)."))
-        blocks.append(Table(["observation", "subject", "term", "largest shift (dex)",
-                             "quantity most moved", "Pareto k", "reliable"], rows,
-                            numeric=(3, 5)))
+            f"Leave-one-out (PSIS) shift of the {year} headline medians when each "
+            "observation is dropped, largest first: the quantity it moves most and by how "
+            "much (dex; negative: the forecast would be lower without it). 'Reliable' is no "
+            "when Pareto k is too high for the importance-sampling estimate to be trusted "
+            "(refit to be sure)."))
+        blocks.append(Table(["observation", "subject", "term", "quantity most moved",
+                             "shift if left out (dex)", "Pareto k", "reliable"], rows,
+                            numeric=(4, 5)))
     blocks.append(Heading("What rests on the priors"))
     frame = sensitivity(dt, year)
     stored = (run.manifest.get("diagnostics") or {}).get("sensitivity") or []
@@ -549,7 +556,7 @@ def assumptions_section(run: Run, dt: xr.DataTree) -> Section:
             else:
                 meds = np.nanmedian(_stacked(da), axis=0).ravel()
                 med = f"{meds.size} values ({extra[0]})"
-                ci = f"medians {fmt(meds.min())} – {fmt(meds.max())}"
+                ci = f"medians {fmt(meds.min())}{DASH}{fmt(meds.max())}"
         rows.append([pname, prior.describe(), med, ci, linkify(prior.source)])
     blocks: list = [
         Paragraph(f"Every prior of config '{name}', with the {label} median and 90% interval "
@@ -577,7 +584,7 @@ def _value_text(r: pd.Series) -> str:
     text = f"{r.get('value', '')} {r.get('unit', '')}".strip()
     low, high = str(r.get("low", "") or ""), str(r.get("high", "") or "")
     if low or high:
-        text += f" [{low} – {high}]"
+        text += f" [{low}{DASH}{high}]"
         if r.get("interval"):
             text += f" {r.get('interval')}"
     if r.get("bound"):

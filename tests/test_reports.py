@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from gpt2030.inference.runs import Run, list_runs
 from gpt2030.reports import figures
@@ -182,7 +184,7 @@ def test_figures_have_axis_labels_with_units(small_dt: xr.DataTree) -> None:
             figures.fig_capabilities(small_dt, THRESHOLDS)]
     units = re.compile(r"\((FLOP|tokens/s|count|%)\)")
     for fig in figs:
-        assert fig.__class__.__name__ == "Figure"
+        assert isinstance(fig, Figure) and isinstance(fig.canvas, FigureCanvasAgg)
         for ax in fig.axes:
             assert ax.get_xlabel() == "year"
             assert ax.get_ylabel() and units.search(ax.get_ylabel()), ax.get_ylabel()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -94,15 +96,21 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     runs_dir = default_runs_dir()
     start = time.perf_counter()
     results = []
-    for c in cutoffs:
-        results.append(backtest_cutoff(ledger, runs_dir, c, args.config, sampler, args.seed,
-                                       args.force, progressbar=args.format == "table"))
-    variants = None
-    if args.compare_variants:
-        done = {args.config: results[0]} if args.config in VARIANTS else {}
-        variants = compare_variants(ledger, runs_dir, cutoffs[0], VARIANTS, sampler,
-                                    args.seed, args.force, args.format == "table",
-                                    backtests=done)
+    # With --format json, stdout carries the JSON only: progress output of the sampling
+    # libraries goes to stderr.
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.format == "json" \
+        else contextlib.nullcontext()
+    with quiet:
+        for c in cutoffs:
+            results.append(backtest_cutoff(ledger, runs_dir, c, args.config, sampler,
+                                           args.seed, args.force,
+                                           progressbar=args.format == "table"))
+        variants = None
+        if args.compare_variants:
+            done = {args.config: results[0]} if args.config in VARIANTS else {}
+            variants = compare_variants(ledger, runs_dir, cutoffs[0], VARIANTS, sampler,
+                                        args.seed, args.force, args.format == "table",
+                                        backtests=done)
     name = args.name or "-".join([args.config, *cutoffs] + (["variants"] if variants else []))
     if "/" in name or name.startswith("."):
         raise CommandError("--name: a plain file name, without '/' or a leading '.'")

@@ -23,8 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run id or unique prefix (default: the latest run)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="write the report files into DIR instead of reports/<run-id>/")
-    p.add_argument("--year", type=int, default=2030, help="year of the headline tables "
-                   "(default: %(default)s)")
     p.set_defaults(func=cmd_report)
 
     u = sub.add_parser(
@@ -44,7 +42,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     run = load(args.run)
     out = args.out or default_home() / "reports" / run.id
-    path = write_report(run, out, year=args.year)
+    path = write_report(run, out)
     print(path)
     return 0
 

@@ -595,10 +595,15 @@ def _value_text(r: pd.Series) -> str:
 def evidence_section(obs: pd.DataFrame) -> Section:
     if obs.empty:
         return Section(*SECTIONS[8], [Paragraph("This run used no observations.")])
-    used = (~obs["role"].astype(str).str.startswith("context")) & (obs["role"].astype(str) != "")
-    blocks: list = [Paragraph(
-        f"{len(obs)} observations, {int(used.sum())} conditioning a likelihood term; the "
-        "others are context (the role says why). Grouped by kind.")]
+    role = obs["role"].astype(str).replace("nan", "")
+    context = role.str.startswith("context")
+    none = role == ""
+    used = ~context & ~none
+    text = (f"{len(obs)} observations: {int(used.sum())} feed a likelihood term (the role "
+            f"names it), {int(context.sum())} are context the model does not condition on "
+            "(the role says why)")
+    text += f", {int(none.sum())} have no role recorded." if none.any() else "."
+    blocks: list = [Paragraph(text + " Grouped by kind; sources link where they give a URL.")]
     for kind, rows in obs.groupby("kind", sort=True):
         blocks.append(Heading(f"{kind} ({len(rows)})"))
         table = [[str(r["id"]), str(r.get("subject", "")), str(r.get("metric", "")),

@@ -77,6 +77,7 @@ class Table:
     rows: list[list[CellValue]]
     caption: str = ""
     numeric: tuple[int, ...] = ()  # column indices aligned right
+    cls: str = ""  # a style class for the table (``evidence``: long rows of ledger text)
 
 
 @dataclass
@@ -127,7 +128,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin:0; background:var(--bg); color:var(--ink);
        font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 64px; }
+main { max-width: 1280px; margin: 0 auto; padding: 24px 28px 64px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px;
      border-bottom: 2px solid var(--line); }
@@ -156,7 +157,8 @@ td.far { color: #a15c00; font-weight: 600; }
 td.muted, p.muted { color: var(--muted); }
 table.evidence { font-size: 12.5px; }
 table.evidence td { max-width: 340px; overflow-wrap: break-word; }
-table.evidence td:first-child { overflow-wrap: anywhere; max-width: 210px; }
+table.evidence td:first-child { overflow-wrap: anywhere; min-width: 180px; max-width: 240px;
+                                font-size: 11.5px; }
 table.evidence td:nth-child(4), table.evidence td:nth-child(6) { white-space: nowrap; }
 table.evidence td:nth-child(8) { min-width: 240px; }
 figure { margin: 12px 0 20px; }
@@ -210,7 +212,7 @@ def _html_block(block: Block) -> str:
             "<tr>" + "".join(_html_cell(c, "td", i in block.numeric) for i, c in enumerate(row))
             + "</tr>" for row in block.rows)
         cap = f"<caption>{_esc(block.caption)}</caption>" if block.caption else ""
-        cls = ' class="evidence"' if "source" in block.columns else ""
+        cls = f' class="{_esc(block.cls)}"' if block.cls else ""
         return (f'<div class="tablewrap"><table{cls}>{cap}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table></div>")
     if isinstance(block, FigureBlock):

@@ -611,7 +611,7 @@ def evidence_section(obs: pd.DataFrame) -> Section:
                   str(r.get("role", "")) or "(none)", linkify(str(r.get("source", ""))),
                   str(r.get("note", ""))] for _, r in rows.iterrows()]
         blocks.append(Table(["id", "subject", "metric", "date", "value", "status", "role",
-                             "source", "note"], table))
+                             "source", "note"], table, cls="evidence"))
     return Section(*SECTIONS[8], blocks)
 
 

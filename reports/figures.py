@@ -226,7 +226,7 @@ def fig_capabilities(dt: xr.DataTree, thresholds) -> Figure:
     return fig
 
 
-def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
+def png_bytes(fig: Figure, dpi: int = 125) -> bytes:
     """The figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)

@@ -135,7 +135,7 @@ h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px;
 h3 { font-size: 16px; margin: 22px 0 6px; }
 .subtitle { color: var(--muted); margin: 0 0 16px; }
 nav { font-size: 13px; color: var(--muted); margin-bottom: 8px; }
-nav a { margin-right: 10px; }
+nav a { margin-right: 10px; white-space: nowrap; }
 a { color: var(--link); }
 td a { word-break: break-all; }
 .banner { border-radius: 6px; padding: 14px 18px; margin: 12px 0 8px; border: 2px solid; }

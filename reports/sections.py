@@ -501,6 +501,14 @@ def drivers_section(run: Run, dt: xr.DataTree, year: int = YEAR) -> Section:
         + (", ".join(dominated) if dominated else "none") + ". "
         + ("Headline conclusions that lean on priors: " + ", ".join(heads) + "."
            if heads else "No headline conclusion is mostly prior-driven by these measures.")))
+    conflict = [n for n, r in frame.iterrows() if r["kind"] == "headline"
+                and "conflict" in str(r["diagnosis"] or "")]
+    if conflict:
+        blocks.append(Paragraph(
+            "Power-scaling flags a potential prior-data conflict for " + ", ".join(conflict)
+            + ": both tempering the prior and tempering the likelihood move these forecasts, "
+            "so the priors and the evidence pull in somewhat different directions; the "
+            "assumptions in section 8 matter for them as well as the evidence."))
     rows = [[name, r["kind"], fmt(r["sd_ratio"]), fmt(r["psense_prior"]),
              fmt(r["psense_likelihood"]), str(r["diagnosis"] or ""),
              Cell("prior", "bad") if _prior_dominated(r) else Cell("data", "good")]

@@ -255,6 +255,9 @@ def prepare_evidence(frame: pd.DataFrame, expert_forecasts: bool = False) -> Evi
         for r in used[1:]:
             roles[r["id"]] = "tokens_per_param"
 
+    for _, row in frame.iterrows():
+        if row["id"] not in roles and row["kind"] == "training_tokens":
+            skip(row, "another token count of this model (tokens seen) is used")
     return Evidence(
         terms=terms,
         roles=pd.Series(roles, name="role").reindex(frame.index),

@@ -47,6 +47,10 @@ from gpt2030.observations.schema import decimal_year
 
 #: Likelihood terms with a time trend (a naive baseline extrapolates them in time).
 TREND_TERMS = ("compute", "speed", "benchmark", "tokens_per_param", "bandwidth", "data_stock")
+#: A difference in mean CRPS smaller than this share of the best variant's is reported as
+#: negligible, whatever its paired standard error (which treats correlated rows as
+#: independent and so is too small).
+NEGLIGIBLE_CRPS = 0.05
 #: Per-level parameter vectors and the coord of their levels.
 LEVEL_VECTORS = {"speed_alias_level": "speed_alias", "setting_level": "speed_setting",
                  "bench_level": "benchmark", "bench_slope": "benchmark"}
@@ -331,6 +335,13 @@ def _frontier_ids(table: pd.DataFrame) -> set[str]:
     return out
 
 
+def _group(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        out[r["kind"]].append(r)
+    return out
+
+
 def _summary(rows: list[dict], ids: list[str] | None = None) -> dict:
     sel = [r for r in rows if ids is None or r["id"] in ids]
     out = {m: scoring.aggregate([r[m] for r in sel]) for m in METHODS}
@@ -430,6 +441,9 @@ def backtest_cutoff(ledger: Ledger, runs_dir, cutoff: str, config_name: str = "d
         model_only={"n": len(model_only), "ids": [r["id"] for r in model_only],
                     "gpt2030": scoring.aggregate([r["gpt2030"] for r in model_only])
                     if model_only else None,
+                    "by_kind": {k: {"n": len(v), "gpt2030": scoring.aggregate(
+                        [r["gpt2030"] for r in v])} for k, v in sorted(
+                            _group(model_only).items())},
                     "why": "no naive baseline: fewer than 2 rows of the term before the cutoff"},
         pit_test={m: {"ks_pvalue": scoring.pit_uniformity_pvalue([r[m]["pit"] for r in scored]),
                       "share_above_median": float(np.mean([r[m]["pit"] > 0.5 for r in scored]))}
@@ -512,8 +526,9 @@ def compare_variants(ledger: Ledger, runs_dir, cutoff: str | None,
             "diag_diff": str(rec.get("diag_diff", "") or ""),
             "n_pareto_k_bad": int(np.sum(k > good_k)), "good_k": round(good_k, 3),
         })
-    bt_rows = {}
+    bt_rows: dict[str, dict] = {}
     if cutoff:
+        per_row: dict[str, dict[str, float]] = {}
         for name in variants:
             res = (backtests or {}).get(name)
             if res is None:
@@ -521,6 +536,15 @@ def compare_variants(ledger: Ledger, runs_dir, cutoff: str | None,
                                       progressbar)
             bt_rows[name] = {"run_id": res["run_id"], "n_scored": res.get("n_scored", 0),
                              **(res.get("overall", {}).get("gpt2030") or {})}
+            per_row[name] = {r["id"]: r["gpt2030"]["crps"] for r in res.get("rows", [])
+                             if "naive" in r}
+        scored = [n for n in variants if bt_rows[n].get("crps") is not None]
+        if scored:
+            best = min(scored, key=lambda n: bt_rows[n]["crps"])
+            for name in scored:
+                ids = sorted(set(per_row[name]) & set(per_row[best]))
+                bt_rows[name]["crps_diff_vs_best"] = scoring.paired_difference(
+                    [per_row[name][i] for i in ids], [per_row[best][i] for i in ids])
         for r in rows:
             r["backtest"] = bt_rows.get(r["variant"])
     return {"n_observations": len(obs_sets[variants[0]]), "cutoff": cutoff, "table": rows,
@@ -552,9 +576,10 @@ def variant_conclusion(rows: list[dict], cutoff: str | None) -> str:
                  "values are approximate; exact refits without those rows would be needed to "
                  "firm them up.")
     if any(r["variant"] == "no_hardware_trend" for r in within):
-        text += (" no_hardware_trend ties because served speed's trend is the sum of a "
-                 "software and a bandwidth trend: without the bandwidth link the software "
-                 "term absorbs the whole trend, so the speed data cannot tell them apart.")
+        text += (" no_hardware_trend ties in LOO because served speed's trend is the sum "
+                 "of a software and a bandwidth trend: without the bandwidth link the "
+                 "software term absorbs the whole trend, so the fitted speed data can barely "
+                 "tell them apart.")
     names = {r["variant"] for r in rows}
     if {"no_data_limit", "constant_growth"} & names:
         text += (" constant_growth and no_data_limit change the model mainly after the data "
@@ -565,8 +590,27 @@ def variant_conclusion(rows: list[dict], cutoff: str | None) -> str:
                       for r in rows):
         bt = sorted(rows, key=lambda r: r["backtest"]["crps"])
         text += (f" In the backtest from {cutoff}, mean CRPS is lowest for {bt[0]['variant']} "
-                 f"({bt[0]['backtest']['crps']:.3f}) and highest for {bt[-1]['variant']} "
-                 f"({bt[-1]['backtest']['crps']:.3f}).")
+                 f"({bt[0]['backtest']['crps']:.3f})")
+        clear, tied = [], []
+        for r in bt[1:]:
+            d = r["backtest"].get("crps_diff_vs_best") or {}
+            label = (f"{r['variant']} ({r['backtest']['crps']:.3f}, +{d['mean']:.3f} ± "
+                     f"{d['se']:.3f})") if d.get("se") else r["variant"]
+            meaningful = (d.get("se") and d["mean"] > 2 * d["se"]
+                          and d["mean"] > NEGLIGIBLE_CRPS * bt[0]["backtest"]["crps"])
+            (clear if meaningful else tied).append(label)
+        if tied:
+            text += ("; " + ", ".join(tied) + " are within noise of it (less than "
+                     f"{NEGLIGIBLE_CRPS:.0%} worse, or within two paired standard errors)")
+        if clear:
+            text += ("; " + ", ".join(clear) + " forecast the later rows worse by more than "
+                     f"{NEGLIGIBLE_CRPS:.0%} and two paired standard errors (rows of one "
+                     "series are correlated, so these standard errors are too small)")
+        text += "."
+    failed = [r["variant"] for r in rows if r.get("verdict") not in (None, "pass")]
+    if failed:
+        text += (f" The run of {', '.join(failed)} did not pass the sampler diagnostics "
+                 "(see `gpt2030 runs list`): read its numbers with care.")
     return text
 
 

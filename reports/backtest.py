@@ -96,6 +96,13 @@ def findings(cut: dict) -> list[str]:
                            "cutoff, which the model can only draw from its hierarchy or prior")
             if gk.get("coverage90") is not None and gk["coverage90"] < 0.8:
                 why.append(f"the model's 90% intervals cover only {gk['coverage90']:.0%}")
+            pm = gk.get("pit_mean")
+            if pm is not None and pm > 0.6:
+                why.append(f"the later values came in above the model's predictive (mean PIT "
+                           f"{pm:.2f}): its trend for this term was too low")
+            elif pm is not None and pm < 0.4:
+                why.append(f"the later values came in below the model's predictive (mean PIT "
+                           f"{pm:.2f}): its trend for this term was too high")
             if noise:
                 why.append("the difference is within two standard errors (noise)")
             reason = ("; ".join(why) if why
@@ -132,6 +139,8 @@ def _score_rows(cut: dict) -> list[tuple[str, int, str, dict]]:
     for kind, rec in (cut.get("by_kind") or {}).items():
         for m in METHODS:
             rows.append((kind, rec["n"], m, rec[m]))
+    for kind, rec in ((cut.get("model_only") or {}).get("by_kind") or {}).items():
+        rows.append((f"{kind} (no naive baseline)", rec["n"], "gpt2030", rec["gpt2030"]))
     return rows
 
 
@@ -222,7 +231,8 @@ def render_markdown(doc: dict) -> str:
         mo = cut.get("model_only") or {}
         if mo.get("n"):
             lines += ["", f"{mo['n']} held-out row(s) have no naive baseline ({mo['why']}) "
-                      "and are scored for gpt2030 only: " + ", ".join(mo["ids"]) + "."]
+                      "and are scored for gpt2030 only (the \"no naive baseline\" rows of "
+                      "the table)."]
         lines.append("")
     lines += ["![calibration](calibration.png)", ""]
     var = doc.get("variants")
@@ -283,8 +293,8 @@ def render_html(doc: dict, png: bytes) -> str:
         mo = cut.get("model_only") or {}
         if mo.get("n"):
             parts.append(f"<p>{mo['n']} held-out row(s) have no naive baseline "
-                         f"({e(mo['why'])}) and are scored for gpt2030 only: "
-                         f"{e(', '.join(mo['ids']))}.</p>")
+                         f"({e(mo['why'])}) and are scored for gpt2030 only (the "
+                         "&ldquo;no naive baseline&rdquo; rows of the table).</p>")
     b64 = base64.b64encode(png).decode("ascii")
     parts.append("<h2>Calibration</h2>")
     parts.append(f"<img alt='PIT histograms and interval coverage' "

@@ -38,21 +38,21 @@ def test_there_are_pairs_to_check() -> None:
 
 
 @pytest.mark.parametrize(("a", "b"), SAME_DIMENSION_PAIRS, ids="->".join)
-@settings(derandomize=True, max_examples=40, deadline=None)
+@settings(derandomize=True, database=None, max_examples=40, deadline=None)
 @given(x=values, tpw=tokens_per_word)
 def test_round_trip(a: str, b: str, x: float, tpw: float) -> None:
     back = convert(convert(x, a, b, tokens_per_word=tpw), b, a, tokens_per_word=tpw)
     assert back == pytest.approx(x, rel=1e-12)
 
 
-@settings(derandomize=True, max_examples=100, deadline=None)
+@settings(derandomize=True, database=None, max_examples=100, deadline=None)
 @given(pair=st.sampled_from(SAME_DIMENSION_PAIRS), x=values)
 def test_round_trip_default_tokens_per_word(pair: tuple[str, str], x: float) -> None:
     a, b = pair
     assert convert(convert(x, a, b), b, a) == pytest.approx(x, rel=1e-12)
 
 
-@settings(derandomize=True, max_examples=100, deadline=None)
+@settings(derandomize=True, database=None, max_examples=100, deadline=None)
 @given(pair=st.sampled_from(SAME_DIMENSION_PAIRS), x=values, tpw=tokens_per_word)
 def test_convert_agrees_with_to_base(pair: tuple[str, str], x: float, tpw: float) -> None:
     a, b = pair

@@ -62,7 +62,8 @@ def findings(cut: dict) -> list[str]:
                    "better than" if g["crps"] < n["crps"] else "worse than")
         out.append(f"Over {cut.get('n_scored', 0)} held-out rows after {cut['cutoff']}, "
                    f"gpt2030's mean CRPS is {g['crps']:.3f} against the naive baseline's "
-                   f"{n['crps']:.3f}, {verdict} the baseline{_diff_text(overall)}.")
+                   f"{n['crps']:.3f}, {verdict} the baseline{_diff_text(overall)}"
+                   .rstrip(".") + ".")
     if g.get("coverage90") is not None:
         c50, c90 = g.get("coverage50"), g["coverage90"]
         tail = ("too narrow (overconfident)" if c90 < 0.8 or (c50 is not None and c50 < 0.4)

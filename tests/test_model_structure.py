@@ -181,11 +181,6 @@ def test_structural_switches(frame: pd.DataFrame) -> None:
     assert "compute_forecast_obs" in {rv.name for rv in with_forecasts.observed_RVs}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in models/evidence.py prepare_evidence: a training_tokens row that loses to another "
-    "row of the same subject (a 'dataset size' row when a 'tokens seen' row exists) gets no "
-    "role at all (NaN): 9 rows of the shipped ledger, e.g. "
-    "training_tokens:chinchilla:dataset-size"))
 def test_every_row_gets_a_role(frame: pd.DataFrame) -> None:
     for expert in (False, True):
         roles = prepare_evidence(frame, expert).roles

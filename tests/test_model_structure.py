@@ -6,9 +6,19 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
+import xarray as xr
 from conftest import SEED, SHIPPED_LEDGER
 
-from gpt2030.models import CONFIGS, DEFAULT, ESSAY, MODEL_VERSION, YEARS, build_model, get_config
+from gpt2030.models import (
+    CONFIGS,
+    DEFAULT,
+    ESSAY,
+    MODEL_VERSION,
+    YEARS,
+    build_model,
+    chain,
+    get_config,
+)
 from gpt2030.models.evidence import prepare_evidence
 from gpt2030.models.priors import DEFAULT_PRIORS, Prior
 from gpt2030.observations import Ledger, observation_frame
@@ -142,9 +152,14 @@ def test_unknown_config_and_prior_names_are_refused() -> None:
         DEFAULT.with_priors(nope=DEFAULT_PRIORS["compute_growth"])
 
 
-def test_prior_predictive_has_year_dims(model: pm.Model) -> None:
+@pytest.fixture(scope="module")
+def prior_draws(model: pm.Model) -> xr.DataTree:
     with model:
-        dt = pm.sample_prior_predictive(draws=20, random_seed=SEED)
+        return pm.sample_prior_predictive(draws=20, random_seed=SEED)
+
+
+def test_prior_predictive_has_year_dims(prior_draws: xr.DataTree) -> None:
+    dt = prior_draws
     assert dt.prior["training_compute"].dims == ("chain", "draw", "year")
     assert dt.prior["training_compute"].shape == (1, 20, len(YEARS))
     np.testing.assert_array_equal(dt.prior["year"].values, YEARS)
@@ -249,3 +264,30 @@ def test_a_new_forecast_row_does_not_move_the_default_model(frame: pd.DataFrame)
     evidence = prepare_evidence(more, expert_forecasts=False)
     assert evidence.roles["test-forecast"].startswith("context")
     assert "test-forecast" not in evidence.term("compute").ids
+
+
+def test_trajectories_follow_the_essay_arithmetic(prior_draws: xr.DataTree) -> None:
+    """The derived trajectories are wired through :mod:`gpt2030.models.chain`."""
+    p = prior_draws.prior
+    compute, params, tokens = p["training_compute"], p["parameters"], p["training_tokens"]
+    human_tpm = p["human_tokens_per_minute"]
+    xr.testing.assert_allclose(6 * params * tokens, compute, rtol=1e-9)
+    xr.testing.assert_allclose(p["forward_passes"], chain.forward_passes(compute, params),
+                               rtol=1e-9)
+    xr.testing.assert_allclose(p["work_years"],
+                               chain.work_years(p["forward_passes"], human_tpm), rtol=1e-9)
+    xr.testing.assert_allclose(p["speed_vs_human"], p["serial_speed"] * 60 / human_tpm,
+                               rtol=1e-9)
+    xr.testing.assert_allclose(p["months_for_work"], 12 / p["speed_vs_human"], rtol=1e-9)
+    xr.testing.assert_allclose(p["speed_traded"],
+                               p["speed_vs_human"] * p["k"] ** 2,
+                               rtol=1e-9)
+    xr.testing.assert_allclose(p["parallel_copies"],
+                               p["work_years"] / p["training_duration"], rtol=1e-9)
+    xr.testing.assert_allclose(p["learning_years_per_day"], p["parallel_copies"] / 365,
+                               rtol=1e-9)
+    xr.testing.assert_allclose(human_tpm, p["human_wpm"] * p["tokens_per_word"], rtol=1e-9)
+    accuracy = p["benchmark_accuracy"]
+    assert ((accuracy > 0) & (accuracy < 1)).all()
+    binding = p["data_binding_year"]
+    assert ((binding >= YEARS[0]) & (binding <= YEARS[-1] + 1)).all()

@@ -24,13 +24,20 @@ MEDIANS_ONLY = {
     "months_for_work": "months_for_work",
 }
 
+#: The essay's inputs, at the start of 2023 (model variable -> the essay's value).
+INPUTS_2023 = {
+    "serial_speed": 12.0,  # GPT-4 at 12 tokens/s (540 words/min), Appendix A
+    "training_compute": 2e25,  # GPT-4 at ~2e25 FLOP
+    "human_tokens_per_minute": 380 * 4 / 3,  # 380 words/min at 4/3 tokens per word
+}
+
 
 @pytest.fixture(scope="module")
 def prior() -> xr.DataTree:
     model = build_model(None, ESSAY)
     with model:
         dt = pm.sample_prior_predictive(draws=4000, random_seed=SEED,
-                                        var_names=[*QUANTITIES, *MEDIANS_ONLY])
+                                        var_names=[*QUANTITIES, *MEDIANS_ONLY, *INPUTS_2023])
     return dt.prior
 
 
@@ -67,3 +74,12 @@ def test_essay_model_is_the_prior_predictive_of_the_essay_config() -> None:
     assert model.observed_RVs == []
     assert ESSAY.use_observations is False
     assert not ESSAY.compute_slowdown
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS_2023))
+def test_the_essays_inputs_anchor_the_chain(prior: xr.DataTree, name: str) -> None:
+    x = prior[name]
+    if "year" in x.dims:
+        x = x.sel(year=2023)
+    median = float(np.median(x.values))
+    assert median == pytest.approx(INPUTS_2023[name], rel=0.15), median

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
 from gpt2030.cli import CommandError
-from gpt2030.observations import FIELDS, KINDS, STATUSES, Ledger, decimal_year, ledger_path
+from gpt2030.observations import FIELDS, KINDS, STATUSES, Ledger, ledger_path
+from gpt2030.observations.schema import parse_date
 from gpt2030.observations.store import read_rows
 from gpt2030.observations.units import UNITS
 
@@ -139,14 +141,17 @@ def _filtered(args: argparse.Namespace) -> list[dict[str, str]]:
         rows = [r for r in rows if r["kind"] == args.kind]
     if args.subject:
         rows = [r for r in rows if args.subject.casefold() in r["subject"].casefold()]
-    for flag, keep in (("since", lambda t, lim: t >= lim), ("until", lambda t, lim: t <= lim)):
+    # A row's date is a period (a year, a month or a day): it matches when the period
+    # overlaps the window, so --since 2023-06 --until 2023-06 lists every June 2023 row.
+    for flag, keep in (("since", lambda row, lim: row[1] >= lim[0]),
+                       ("until", lambda row, lim: row[0] <= lim[1])):
         text = getattr(args, flag)
         if text:
             try:
-                limit = decimal_year(text)
+                limit = parse_date(text)
             except ValueError as err:
                 raise CommandError(f"--{flag}: {err}") from None
-            rows = [r for r in rows if keep(decimal_year(r["date"]), limit)]
+            rows = [r for r in rows if keep(parse_date(r["date"]), limit)]
     return rows
 
 
@@ -187,7 +192,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     ledger = _ledger()
-    problems = ledger.problems()
+    problems = ledger.problems(today=date.today())
     for p in problems:
         print(p)
     n = len(ledger.rows(include_removed=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 
 from gpt2030.cli import CommandError
@@ -53,7 +54,7 @@ def _valid_ledger() -> Ledger:
     if not path.is_file():
         raise CommandError(f"no ledger at {path}: run from a gpt2030 checkout or set GPT2030_HOME")
     ledger = Ledger(path)
-    problems = ledger.problems()
+    problems = ledger.problems(today=date.today())
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)

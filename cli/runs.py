@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import date
 
 from gpt2030.cli import CommandError
 from gpt2030.inference.forecast import HEADLINES, forecast_table
@@ -71,7 +72,7 @@ def open_ledger() -> Ledger:
     if not path.is_file():
         raise CommandError(f"no ledger at {path}: run from a gpt2030 checkout or set GPT2030_HOME")
     ledger = Ledger(path)
-    problems = ledger.problems()
+    problems = ledger.problems(today=date.today())
     if problems:
         raise CommandError(f"the ledger has {len(problems)} problem(s), first: {problems[0]}; "
                            "run `gpt2030 observe validate`")

@@ -82,7 +82,9 @@ BOUNDS = ("", "lower", "upper")
 #: Epoch AI's confidence labels, and the generic ones other sources use.
 CONFIDENCES = ("", "confident", "likely", "speculative", "high", "medium", "low")
 
-REQUIRED = ("id", "kind", "subject", "date", "value", "unit", "status", "source", "added")
+# ``id`` last: a missing id is usually made from kind, subject and date, so when one of those
+# is missing that field, not the id, is the problem to name first.
+REQUIRED = ("kind", "subject", "date", "value", "unit", "status", "source", "added", "id")
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,119}$")
 _DATE_PATTERN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")

@@ -67,6 +67,11 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         When the file is missing or its header is not :data:`FIELDS` (a subset is accepted
         for ``--file`` input, whose missing optional columns are left empty).
     """
+    return [row for _, row in read_numbered_rows(path)]
+
+
+def read_numbered_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """Rows with the file line each starts on (a quoted field may span several lines)."""
     if not path.is_file():
         raise LedgerError(f"{path}: no such file")
     with path.open(newline="", encoding="utf-8") as fh:
@@ -76,10 +81,12 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         if unknown:
             raise LedgerError(f"{path}:1: unknown column(s) {unknown}; columns are {list(FIELDS)}")
         rows = []
+        start = reader.line_num + 1
         for row in reader:
             if None in row:  # more cells than header columns
-                raise LedgerError(f"{path}:{reader.line_num}: row has more cells than the header")
-            rows.append({f: (row.get(f) or "") for f in FIELDS})
+                raise LedgerError(f"{path}:{start}: row has more cells than the header")
+            rows.append((start, {f: (row.get(f) or "") for f in FIELDS}))
+            start = reader.line_num + 1
     return rows
 
 
@@ -150,10 +157,9 @@ class Ledger:
     def problems(self, today: date | None = None) -> list[RowProblem]:
         """Every problem in the stored ledger, each with its file and line."""
         found: list[RowProblem] = []
-        rows = self.rows(include_removed=True)
         seen_ids: dict[str, int] = {}
         seen_facts: dict[tuple, int] = {}
-        for line, row in enumerate(rows, start=2):  # line 1 is the header
+        for line, row in read_numbered_rows(self.path):
             for p in validate_row(row, today=today):
                 found.append(RowProblem(self.path, line, row["id"], p))
             if row["id"] in seen_ids:

@@ -286,10 +286,6 @@ def test_two_concurrent_writers_lose_nothing(home: Path,
     assert not [p.name for p in (home / "observations").iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in observations/store.py Ledger.add: when --date, --subject or --kind is missing, "
-    "no id can be made and the first problem reported is 'id: is required' (REQUIRED lists "
-    "id first), not the missing field the user left out"))
 @pytest.mark.parametrize(("flag", "field"), [("--date", "date"), ("--subject", "subject"),
                                              ("--kind", "kind")])
 def test_missing_identifying_field_is_named(flag: str, field: str, home: Path,
@@ -301,10 +297,6 @@ def test_missing_identifying_field_is_named(flag: str, field: str, home: Path,
     assert f"{field}:" in err, err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in cli/observe.py _filtered: --since/--until compare the middles of the periods "
-    "(decimal_year), so --since 2023-06 drops a row dated 2023-06-01 and --until 2023-06 "
-    "drops 2023-06-30; a month-wide window lists neither"))
 def test_list_since_until_include_the_whole_period(home: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     for day, value in (("2023-06-01", "20"), ("2023-06-30", "21")):
@@ -316,10 +308,6 @@ def test_list_since_until_include_the_whole_period(home: Path,
     assert sorted(r["date"] for r in json.loads(out)) == ["2023-06-01", "2023-06-30"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gap in cli/observe.py cmd_validate: Ledger.problems() is called without today, so a "
-    "hand-edited row dated in the future passes `observe validate` though `observe add` "
-    "refuses it"))
 def test_validate_reports_a_future_date(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = ledger_path()
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)

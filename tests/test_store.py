@@ -253,10 +253,6 @@ def test_observation_hash_is_order_independent_and_sensitive() -> None:
     assert observation_hash(changed) != h
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in observations/store.py Ledger.problems: it numbers records (enumerate(rows, "
-    "start=2)), not file lines, so after a field with an embedded newline (accepted by add, "
-    "e.g. --note $'a\\nb') every later problem is reported one line too early"))
 def test_problem_lines_survive_multiline_fields(ledger: Ledger) -> None:
     ledger.add([new_row(kind="benchmark_score", metric="MATH", value="50", unit="%",
                         date="2023-01", note="line one\nline two")], today=TODAY)

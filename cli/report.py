@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
 from gpt2030.cli import CommandError
-from gpt2030.cli.runs import add_sampler_args, load, sampler_config
+from gpt2030.cli.runs import add_sampler_args, load, open_ledger, sampler_config
 from gpt2030.models.priors import CONFIGS
-from gpt2030.observations import Ledger, default_home, ledger_path
+from gpt2030.observations import default_home
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,21 +47,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _valid_ledger() -> Ledger:
-    """The ledger, validated; every problem is printed and the command refused."""
-    path = ledger_path()
-    if not path.is_file():
-        raise CommandError(f"no ledger at {path}: run from a gpt2030 checkout or set GPT2030_HOME")
-    ledger = Ledger(path)
-    problems = ledger.problems(today=date.today())
-    if problems:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        raise CommandError(f"the ledger has {len(problems)} problem(s) (listed above); fix "
-                           "them before updating (`gpt2030 observe validate`)")
-    return ledger
-
-
 def run_update(args: argparse.Namespace) -> int:
     """Validate, infer or reuse, diagnose and report; 1 if diagnostics fail, else 0.
 
@@ -74,7 +58,7 @@ def run_update(args: argparse.Namespace) -> int:
     from gpt2030.inference.sampling import SamplerConfig
     from gpt2030.reports.report import write_report
 
-    ledger = _valid_ledger()
+    ledger = open_ledger()
     config = getattr(args, "config", None) or "default"
     if config not in CONFIGS:
         raise CommandError(f"unknown config {config!r}; one of {', '.join(CONFIGS)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import date
 
 from gpt2030.cli import CommandError
@@ -67,15 +68,20 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
 
 
 def open_ledger() -> Ledger:
-    """The ledger under $GPT2030_HOME, validated: a broken ledger is never fitted."""
+    """The ledger under $GPT2030_HOME, validated: a broken ledger is never fitted.
+
+    Every problem is printed to stderr, then the command is refused.
+    """
     path = ledger_path()
     if not path.is_file():
         raise CommandError(f"no ledger at {path}: run from a gpt2030 checkout or set GPT2030_HOME")
     ledger = Ledger(path)
     problems = ledger.problems(today=date.today())
+    for problem in problems:
+        print(problem, file=sys.stderr)
     if problems:
-        raise CommandError(f"the ledger has {len(problems)} problem(s), first: {problems[0]}; "
-                           "run `gpt2030 observe validate`")
+        raise CommandError(f"the ledger has {len(problems)} problem(s) (listed above); fix them "
+                           "first (`gpt2030 observe validate`)")
     return ledger
 
 

@@ -285,19 +285,21 @@ def capabilities_section(dt: xr.DataTree) -> Section:
 # -- 6. what changed -------------------------------------------------------------------------
 
 
-def previous_run(run: Run) -> Run | None:
-    """The latest stored run created before this one with the same config name.
+def _lineage(run: Run) -> tuple:
+    """What makes two runs successive forecasts of the same kind: config name, model
+    version (another version's variables may mean something else), cutoff (a backtest fit
+    is not an earlier forecast) and whether it is prior-only."""
+    m = run.manifest
+    return (m.get("config", {}).get("name"), m.get("model_version"), m.get("cutoff"),
+            bool(m.get("prior_only")))
 
-    Only runs of the same model version count: another version's variables may mean
-    something else, so its numbers are not comparable.
-    """
-    name = run.manifest.get("config", {}).get("name")
+
+def previous_run(run: Run) -> Run | None:
+    """The latest stored run created before this one in the same lineage."""
     created = run.manifest.get("created", "")
-    version = run.manifest.get("model_version")
     earlier = [r for r in list_runs(run.path.parent)
-               if r.id != run.id and r.manifest.get("config", {}).get("name") == name
-               and r.manifest.get("created", "") < created
-               and r.manifest.get("model_version") == version]
+               if r.id != run.id and _lineage(r) == _lineage(run)
+               and r.manifest.get("created", "") < created]
     return earlier[-1] if earlier else None
 
 

@@ -329,3 +329,29 @@ def test_observe_add_update_uses_defaults(home: Path, broken_run: Run,
     assert request.seed == 2030
     out = capsys.readouterr().out
     assert str(home / "reports" / run.id / "report.html") in out
+
+
+def test_previous_run_is_the_last_forecast_of_the_same_lineage(tmp_path: Path) -> None:
+    """A backtest fit (with a cutoff) or a prior-only run is not 'the previous forecast'."""
+    import json as _json
+
+    from gpt2030.inference.runs import MANIFEST, RUN_FILE, list_runs
+    from gpt2030.reports.sections import previous_run
+
+    def make(run_id: str, created: str, **extra: object) -> None:
+        folder = tmp_path / run_id
+        folder.mkdir()
+        (folder / RUN_FILE).write_bytes(b"")
+        manifest = {"run_id": run_id, "created": created, "model_version": "1.0.0",
+                    "config": {"name": "default"}, "cutoff": None, "prior_only": False,
+                    **extra}
+        (folder / MANIFEST).write_text(_json.dumps(manifest))
+
+    make("r1", "2026-01-01T00:00:00")
+    make("r2", "2026-01-02T00:00:00", cutoff="2023-06-30")
+    make("r3", "2026-01-03T00:00:00", prior_only=True)
+    make("r4", "2026-01-04T00:00:00", model_version="0.9.0")
+    make("r5", "2026-01-05T00:00:00")
+    runs = {r.id: r for r in list_runs(tmp_path)}
+    assert previous_run(runs["r5"]).id == "r1"
+    assert previous_run(runs["r1"]) is None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from fixture_runs import SMALL, install
 
 from gpt2030.cli.main import main
 from gpt2030.inference.compare import compare_runs
@@ -19,18 +19,8 @@ from gpt2030.inference.forecast import HEADLINES
 from gpt2030.inference.influence import influence, weighted_median
 from gpt2030.inference.runs import RUN_FILE, load_run, save_run
 
-FIXTURES = Path(__file__).parent / "data" / "runs"
-SMALL = "r20261127T211144-f67d5b238d4c"
-BROKEN = "r20261127T211614-eab64747ace1"
 EDITED = "r20300101T000000-edited"
 
-
-def install(home: Path, *run_ids: str) -> Path:
-    runs = home / "runs"
-    runs.mkdir(exist_ok=True)
-    for run_id in run_ids:
-        shutil.copytree(FIXTURES / run_id, runs / run_id)
-    return runs
 
 
 def edited_copy(runs: Path) -> dict[str, object]:

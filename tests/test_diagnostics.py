@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from fixture_runs import BROKEN, FIXTURES, SMALL, install
 
 from gpt2030.cli.main import main
 from gpt2030.inference.diagnostics import (
@@ -30,19 +31,6 @@ from gpt2030.inference.runs import (
     save_run,
 )
 from gpt2030.models import MODEL_VERSION
-
-FIXTURES = Path(__file__).parent / "data" / "runs"
-SMALL = "r20261127T211144-f67d5b238d4c"
-BROKEN = "r20261127T211614-eab64747ace1"
-
-
-def install(home: Path, *run_ids: str) -> Path:
-    """Copy fixture runs into ``home/runs``; return that folder."""
-    runs = home / "runs"
-    runs.mkdir(exist_ok=True)
-    for run_id in run_ids:
-        shutil.copytree(FIXTURES / run_id, runs / run_id)
-    return runs
 
 
 def manifest_of(run_id: str) -> dict:

@@ -5,31 +5,25 @@ Skipped when ``/usr/bin/chromium`` is absent (the CI script installs it).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_runs import SMALL, install
 
-from gpt2030.inference.runs import list_runs
+from gpt2030.inference.runs import load_run
 from gpt2030.reports.report import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE_RUN_DIRS = (REPO / "tests" / "data" / "runs", Path("/tmp/fixhome/runs"))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(),
                     reason="/usr/bin/chromium not installed (apt-get install chromium)")
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    source = next((d for d in FIXTURE_RUN_DIRS if d.is_dir() and list_runs(d)), None)
-    if source is None:
-        pytest.skip("no fixture runs (tests/data/runs or /tmp/fixhome/runs)")
-    runs = tmp_path / "home" / "runs"
-    shutil.copytree(source, runs)
-    run = list_runs(runs)[-1]
+    run = load_run(install(tmp_path / "home", SMALL), SMALL)
     html = write_report(run, tmp_path / "report")
     png = tmp_path / "shot.png"
     cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

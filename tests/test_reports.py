@@ -1,7 +1,7 @@
 """The report: ten sections in HTML and Markdown, figures with units, escaping, the banner.
 
-Fast tier: no sampling. Reports are rendered from small stored runs (``tests/data/runs``,
-or the fixture home ``/tmp/fixhome`` when the data folder is not there), always copied first.
+Fast tier: no sampling. Reports are rendered from the small stored runs in ``tests/data/runs``,
+always copied first.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from fixture_runs import BROKEN, FIXTURES, SMALL
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gpt2030.inference.runs import Run, list_runs
+from gpt2030.inference.runs import Run, list_runs, load_run
 from gpt2030.reports import figures
 from gpt2030.reports.render import (
     Document,
@@ -38,40 +39,29 @@ from gpt2030.reports.sections import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE_RUN_DIRS = (REPO / "tests" / "data" / "runs", Path("/tmp/fixhome/runs"))
 PAYLOAD = "<script>alert(1)</script>"
 FIGURES = ("fig-compute.png", "fig-scaling.png", "fig-speed.png", "fig-work.png",
            "fig-capabilities.png")
-
-
-def fixture_runs_dir() -> Path:
-    for d in FIXTURE_RUN_DIRS:
-        if d.is_dir() and list_runs(d):
-            return d
-    pytest.skip("no fixture runs (tests/data/runs or /tmp/fixhome/runs)")
 
 
 @pytest.fixture(scope="module")
 def runs_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the fixture runs (the originals are never touched)."""
     dest = tmp_path_factory.mktemp("home") / "runs"
-    shutil.copytree(fixture_runs_dir(), dest)
+    shutil.copytree(FIXTURES, dest)
     return dest
 
 
 @pytest.fixture(scope="module")
 def small_run(runs_copy: Path) -> Run:
-    """The fixture run with the most draws (the 'small' run, not the broken one)."""
-    return max(list_runs(runs_copy), key=lambda r: (r.manifest["sampler"]["draws"]
-                                                    * r.manifest["sampler"]["chains"]))
+    return load_run(runs_copy, SMALL)
 
 
 @pytest.fixture(scope="module")
 def broken_run(runs_copy: Path) -> Run:
-    failing = [r for r in list_runs(runs_copy) if r.manifest.get("verdict") == "fail"]
-    if not failing:
-        pytest.skip("no failing fixture run")
-    return min(failing, key=lambda r: r.manifest["sampler"]["draws"])
+    run = load_run(runs_copy, BROKEN)
+    assert run.manifest["verdict"] == "fail"
+    return run
 
 
 @pytest.fixture(scope="module")

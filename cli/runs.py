@@ -99,6 +99,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if args.sampler == "nutpie" and args.tune < 1:
         raise CommandError("nutpie needs --tune of at least 1; use --sampler pymc to sample "
                            "without tuning")
+    if args.sampler == "numpyro":
+        import importlib.util
+
+        if importlib.util.find_spec("numpyro") is None:
+            raise CommandError("--sampler numpyro needs numpyro: pip install numpyro")
     run, reused = infer(open_ledger(), default_runs_dir(), request, force=args.force,
                         progressbar=True)
     if reused:

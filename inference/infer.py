@@ -63,8 +63,8 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
 
     start = time.perf_counter()
     frame = observation_frame(rows)
-    model = build_model(frame, config)
     evidence = prepare_evidence(frame, config.expert_forecasts)
+    model = build_model(frame, config, evidence=evidence)
     timings = {"build": time.perf_counter() - start}
     dt, fit_timings = fit(model, request.sampler, request.seed, progressbar=progressbar,
                           prior_only=request.prior_only)

@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from gpt2030.models import MODEL_VERSION
+from gpt2030.observations import default_home
 from gpt2030.observations.schema import FIELDS
 
 RUN_FILE = "run.nc"
@@ -55,8 +56,6 @@ class Run:
 
 def default_runs_dir(home: Path | None = None) -> Path:
     """``$GPT2030_HOME/runs`` (the working directory by default)."""
-    from gpt2030.observations import default_home
-
     return (home or default_home()) / "runs"
 
 

@@ -142,6 +142,7 @@ def prepare_evidence(frame: pd.DataFrame, expert_forecasts: bool = False) -> Evi
     def skip(row: pd.Series, why: str) -> None:
         roles[row["id"]] = f"context: {why}"
 
+    subjects_with_parameters = set(frame.loc[frame["kind"] == "parameters", "subject"])
     by_subject_params: dict[str, pd.Series] = {}
     by_subject_tokens: dict[str, pd.Series] = {}
     by_subject_compute: dict[str, pd.Series] = {}
@@ -165,7 +166,7 @@ def prepare_evidence(frame: pd.DataFrame, expert_forecasts: bool = False) -> Evi
             # Tokens seen beat dataset size: a dataset can be used for several epochs.
             if prior is None or ("seen" in metric and "seen" not in prior["metric"].casefold()):
                 by_subject_tokens[row["subject"]] = row
-            if row["subject"] not in frame.loc[frame["kind"] == "parameters", "subject"].values:
+            if row["subject"] not in subjects_with_parameters:
                 skip(row, "no parameter count for this model to pair with")
         elif kind == "compute_projection" and metric == "training_compute":
             if expert_forecasts:

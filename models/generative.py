@@ -66,6 +66,7 @@ def build_model(
     observations: pd.DataFrame | None,
     config: ModelConfig = DEFAULT,
     years: np.ndarray = YEARS,
+    evidence: Evidence | None = None,
 ) -> pm.Model:
     """Build the generative model of GPT-2030.
 
@@ -78,6 +79,9 @@ def build_model(
         Priors and structural switches (:data:`gpt2030.models.priors.CONFIGS`).
     years : numpy.ndarray
         The trajectory grid.
+    evidence : Evidence, optional
+        ``prepare_evidence(observations, config.expert_forecasts)`` when the caller already
+        has it (it also needs the rows' roles); prepared here otherwise.
 
     Returns
     -------
@@ -91,7 +95,9 @@ def build_model(
         likelihood per evidence term with dims ``<term>_id``.
     """
     frame = observations if (observations is not None and config.use_observations) else None
-    ev = prepare_evidence(frame, config.expert_forecasts) if frame is not None else None
+    ev = None
+    if frame is not None:
+        ev = evidence or prepare_evidence(frame, config.expert_forecasts)
     benchmarks = _benchmark_names(ev)
     coords = {
         "year": years,

@@ -9,6 +9,7 @@ reader skips them.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -24,14 +25,34 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
-from gpt2030.observations.schema import FIELDS, Problem, decimal_year, validate_row
-from gpt2030.observations.units import DEFAULT_TOKENS_PER_WORD, dimension_of, to_base
+from gpt2030.observations.schema import (
+    FIELDS,
+    FORCED_MARK,
+    Problem,
+    decimal_year,
+    forced,
+    parse_number,
+    validate_row,
+)
+from gpt2030.observations.units import DEFAULT_TOKENS_PER_WORD, UNITS, dimension_of, to_base
 
 LEDGER_NAME = "ledger.csv"
 
 
 class LedgerError(ValueError):
-    """A row, or the whole ledger, was refused; nothing was written."""
+    """A row, or the whole ledger, was refused; nothing was written.
+
+    ``problems`` lists every located problem (``file:line: field: reason``) when there are
+    several; the message itself is one line.
+    """
+
+    def __init__(self, message: str, problems: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.problems = [str(p) for p in problems]
+
+
+#: Fields of a new row kept exactly as given: a padded number or date is refused, not trimmed.
+_UNTRIMMED = ("value", "low", "high", "date", "target_date")
 
 
 @dataclass(frozen=True)
@@ -70,23 +91,60 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     return [row for _, row in read_numbered_rows(path)]
 
 
+def read_text(path: Path) -> str:
+    """A CSV file's text: UTF-8, with or without a byte-order mark; anything else refused.
+
+    Raises
+    ------
+    LedgerError
+        Naming the file and the line of the first byte that is not UTF-8 (or a UTF-16/32
+        byte-order mark, or a NUL byte: a binary file).
+    """
+    if not path.exists():
+        raise LedgerError(f"{path}: no such file")
+    if not path.is_file():
+        raise LedgerError(f"{path}: not a file")
+    data = path.read_bytes()
+    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if data.startswith(bom):
+            raise LedgerError(f"{path}:1: the file is {name} text; save it as UTF-8")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise LedgerError(f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); "
+                          "save the file as UTF-8") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise LedgerError(f"{path}:{text.count(chr(10), 0, nul) + 1}: a NUL byte: not a CSV "
+                          "text file")
+    return text
+
+
 def read_numbered_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     """Rows with the file line each starts on (a quoted field may span several lines)."""
-    if not path.is_file():
-        raise LedgerError(f"{path}: no such file")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
+    text = read_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = []
+    try:
         header = reader.fieldnames or []
+        if not header:
+            raise LedgerError(f"{path}:1: no header row; columns are {list(FIELDS)}")
         unknown = [h for h in header if h not in FIELDS]
         if unknown:
             raise LedgerError(f"{path}:1: unknown column(s) {unknown}; columns are {list(FIELDS)}")
-        rows = []
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise LedgerError(f"{path}:1: column(s) {twice} appear twice")
         start = reader.line_num + 1
         for row in reader:
             if None in row:  # more cells than header columns
                 raise LedgerError(f"{path}:{start}: row has more cells than the header")
             rows.append((start, {f: (row.get(f) or "") for f in FIELDS}))
             start = reader.line_num + 1
+    except csv.Error as err:
+        raise LedgerError(f"{path}:{reader.line_num}: not a readable CSV row ({err})") from None
     return rows
 
 
@@ -120,13 +178,36 @@ def _sort_key(row: dict[str, str]) -> tuple[str, str, str]:
 
 
 def _fact_key(row: dict[str, str]) -> tuple:
-    """What makes two rows the same fact, whatever their ids and citations."""
+    """What makes two rows the same fact, whatever their ids, citations and units.
+
+    The value is compared in the base unit of its dimension (600 tokens/min is 10 tokens/s),
+    to 10 significant digits. Units counted in words are compared only with word units: how
+    many tokens a word is is a parameter of the model, not a fact.
+    """
+    value: tuple
     try:
-        value = float(row["value"])
-    except ValueError:
-        value = row["value"]
-    return (row["kind"], row["subject"].casefold(), row["metric"].casefold(), row["date"],
-            value, row["unit"])
+        unit = UNITS[row["unit"]]
+        base = parse_number(row["value"]) * unit.factor
+        value = (unit.dimension, unit.word_power, float(f"{base:.10g}"))
+    except (KeyError, ValueError):
+        value = (row["unit"], row["value"])
+    return (row["kind"], row["subject"].strip().casefold(), row["metric"].strip().casefold(),
+            row["date"], value)
+
+
+def with_defaults(row: dict[str, str]) -> dict[str, str]:
+    """The defaults of ``observe add`` for fields left empty, flags or ``--file`` alike.
+
+    ``status``: ``forecast`` when there is a ``target_date``, else ``measured``;
+    ``interval``: ``90%`` when ``low`` or ``high`` is given.
+    """
+    row = dict(row)
+    if not (row.get("status") or "").strip():
+        row["status"] = "forecast" if (row.get("target_date") or "").strip() else "measured"
+    if ((row.get("low") or "").strip() or (row.get("high") or "").strip()) and \
+            not (row.get("interval") or "").strip():
+        row["interval"] = "90%"
+    return row
 
 
 def slug(text: str) -> str:
@@ -156,10 +237,14 @@ class Ledger:
 
     def problems(self, today: date | None = None) -> list[RowProblem]:
         """Every problem in the stored ledger, each with its file and line."""
+        return self._problems(read_numbered_rows(self.path), today)
+
+    def _problems(self, numbered: list[tuple[int, dict[str, str]]],
+                  today: date | None) -> list[RowProblem]:
         found: list[RowProblem] = []
         seen_ids: dict[str, int] = {}
         seen_facts: dict[tuple, int] = {}
-        for line, row in read_numbered_rows(self.path):
+        for line, row in numbered:
             for p in validate_row(row, today=today):
                 found.append(RowProblem(self.path, line, row["id"], p))
             if row["id"] in seen_ids:
@@ -176,8 +261,10 @@ class Ledger:
 
     # -- writing ---------------------------------------------------------------------------
     def add(self, new_rows: Sequence[dict[str, str]], today: date | None = None,
-            origin: str = "input") -> list[dict[str, str]]:
-        """Validate and add rows, all or none; fills in ``added`` and a missing ``id``.
+            origin: str = "input", lines: Sequence[int] | None = None,
+            force_implausible: bool = False) -> list[dict[str, str]]:
+        """Validate and add rows, all or none; fills in ``added``, a missing ``id`` and the
+        defaults of :func:`with_defaults`.
 
         Parameters
         ----------
@@ -187,6 +274,12 @@ class Ledger:
             The ``added`` stamp and the limit for "in the future"; defaults to today.
         origin : str
             How to name the input in messages (a file path, or "input").
+        lines : sequence of int, optional
+            The line of ``origin`` each row starts on: problems then read
+            ``origin:line: field: reason``.
+        force_implausible : bool
+            Accept values outside :data:`~gpt2030.observations.schema.PLAUSIBLE`; such a row
+            needs a note, which is stored behind :data:`FORCED_MARK`.
 
         Returns
         -------
@@ -196,36 +289,82 @@ class Ledger:
         Raises
         ------
         LedgerError
-            Naming the first bad row and field; the ledger is left byte-identical.
+            Listing every bad row and field (``problems``); the ledger is left
+            byte-identical. Also when the stored ledger itself fails validation: a write
+            never silently carries a broken ledger forward.
         """
         today = today or date.today()
         with self._lock:
-            existing = self.rows(include_removed=True)
+            numbered = read_numbered_rows(self.path)
+            stored = self._problems(numbered, today)
+            if stored:
+                raise LedgerError(
+                    f"{self.path} has {len(stored)} problem(s) (listed above): fix them first "
+                    "(`gpt2030 observe validate`); nothing was added", stored)
+            existing = [row for _, row in numbered]
             ids = {r["id"] for r in existing}
+            stored_ids = frozenset(ids)
             facts = {_fact_key(r): r["id"] for r in existing if not r["removed_on"]}
             prepared = []
+            found: list[str] = []
+            bad_rows = 0
             for n, raw in enumerate(new_rows, start=1):
-                where = f"{origin}: row {n}" if len(new_rows) > 1 or origin != "input" else "input"
-                row = {f: (raw.get(f) or "").strip() for f in FIELDS}
+                if lines is not None:
+                    where = f"{origin}:{lines[n - 1]}"
+                elif len(new_rows) > 1 or origin != "input":
+                    where = f"{origin}: row {n}"
+                else:
+                    where = "input"
+                row = {f: (raw.get(f) or "") if f in _UNTRIMMED else (raw.get(f) or "").strip()
+                       for f in FIELDS}
+                row = with_defaults(row)
                 row["added"] = row["added"] or today.isoformat()
+                row_problems: list[str] = []
                 if row["removed_on"] or row["removed_reason"]:
-                    raise LedgerError(f"{where}: removed_on: new rows cannot arrive removed")
+                    row_problems.append("removed_on: new rows cannot arrive removed")
                 if not row["id"] and row["kind"] and row["subject"] and row["date"]:
                     row["id"] = _fresh_id(row, ids)
+                    generated = True
+                else:
+                    generated = False
+                if forced(row) and not force_implausible:
+                    row_problems.append(f"note: starts with {FORCED_MARK!r}, which only "
+                                        "--force-implausible may set")
                 problems = validate_row(row, today=today)
-                if problems:
-                    raise LedgerError(f"{where}: {problems[0]}")
-                if row["id"] in ids:
-                    raise LedgerError(f"{where}: id: {row['id']!r} is already in the ledger")
+                if problems and force_implausible and not forced(row):
+                    marked = {**row, "note": f"{FORCED_MARK} {row['note']}".rstrip()}
+                    if not validate_row(marked, today=today):
+                        row, problems = marked, []
+                    elif not row["note"] and not validate_row(
+                            {**marked, "note": f"{FORCED_MARK} why"}, today=today):
+                        problems = [Problem("note", "--force-implausible needs a note saying "
+                                            "why the value is right")]
+                if generated and len(problems) > 1:
+                    # An id made from a bad field is not a second problem.
+                    problems = [p for p in problems if p.field != "id"]
+                row_problems += [str(p) for p in problems]
+                if not problems and row["id"] in ids:
+                    row_problems.append(f"id: {row['id']!r} is already in the ledger")
                 key = _fact_key(row)
-                if key in facts:
-                    raise LedgerError(
-                        f"{where}: duplicate: the same fact is already in the ledger as "
-                        f"{facts[key]!r}"
-                    )
+                if not problems and key in facts:
+                    where_else = ("is already in the ledger as" if facts[key] in stored_ids
+                                  else "came earlier in this input as")
+                    row_problems.append(f"duplicate: the same fact {where_else} {facts[key]!r}")
+                if row_problems:
+                    bad_rows += 1
+                    found += [f"{where}: {p}" for p in row_problems]
+                    continue
                 ids.add(row["id"])
                 facts[key] = row["id"]
                 prepared.append(row)
+            if found:
+                if len(found) == 1:
+                    raise LedgerError(found[0])
+                if len(new_rows) == 1:
+                    raise LedgerError(f"{found[0]}; " + "; ".join(
+                        p.removeprefix(f"{where}: ") for p in found[1:]))
+                raise LedgerError(f"{origin}: {bad_rows} of {len(new_rows)} row(s) refused "
+                                  "(listed above); nothing was added", found)
             atomic_write_text(self.path, _serialize(sorted(existing + prepared, key=_sort_key)))
         return prepared
 
@@ -235,7 +374,13 @@ class Ledger:
             raise LedgerError("removed_reason: a removal needs its reason (--reason)")
         today = today or date.today()
         with self._lock:
-            rows = self.rows(include_removed=True)
+            numbered = read_numbered_rows(self.path)
+            stored = self._problems(numbered, today)
+            if stored:
+                raise LedgerError(
+                    f"{self.path} has {len(stored)} problem(s) (listed above): fix them first "
+                    "(`gpt2030 observe validate`); nothing was removed", stored)
+            rows = [row for _, row in numbered]
             for row in rows:
                 if row["id"] == obs_id:
                     if row["removed_on"]:

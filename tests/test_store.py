@@ -137,7 +137,7 @@ def test_remove_keeps_the_row_with_date_and_reason(ledger: Ledger) -> None:
     assert ledger.get(row["id"])["removed_reason"] == "wrong model"
     assert ledger.problems(today=date(2027, 2, 1)) == []
     with pytest.raises(LedgerError, match="already removed"):
-        ledger.remove(row["id"], "again")
+        ledger.remove(row["id"], "again", today=date(2027, 2, 1))
     # A removed fact may be added again (a corrected reading, say), under a new id.
     (again,) = ledger.add([new_row()], today=date(2027, 2, 1))
     assert again["id"] != row["id"]

@@ -9,12 +9,15 @@ PYTHON ?= $(firstword $(shell command -v python3.12 python3.13 2>/dev/null) \
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: forecast test lint bench setup
+.PHONY: forecast test test-fast lint bench setup
 forecast: $(STAMP)
 	$(VENV)/bin/gpt2030 update
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest --run-slow
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

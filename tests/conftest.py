@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from common import REPO, SEED, SHIPPED_LEDGER
 
-REPO = Path(__file__).resolve().parents[1]
-SHIPPED_LEDGER = REPO / "observations" / "ledger.csv"
-#: A readable fixed seed: sum(map(ord, "gpt2030")).
-SEED = sum(map(ord, "gpt2030"))
+__all__ = ["REPO", "SEED", "SHIPPED_LEDGER"]  # older test modules import them from here
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -10,13 +10,13 @@ import numpy as np
 import pymc as pm
 import pytest
 import xarray as xr
+from common import SEED, SHIPPED_LEDGER
 
 from gpt2030.inference import backtest as bt
 from gpt2030.models import build_model, get_config
 from gpt2030.observations import Ledger, observation_frame
 from gpt2030.observations.schema import parse_date
 from gpt2030.reports.backtest import findings, write_report
-from tests.conftest import SEED, SHIPPED_LEDGER
 
 CUTOFF = "2023-06-30"
 
@@ -71,9 +71,14 @@ def test_naive_falls_back_to_the_term(rows):
 
 
 def test_essay_compute_line():
-    (t0, _), (t1, _) = bt.ESSAY_COMPUTE
-    assert bt.essay_compute(t0) == pytest.approx(math.log10(2.1e25))
-    assert bt.essay_compute(t1) == pytest.approx(28.0)
+    # GPT-4's 2.1e25 FLOP (mid-March 2023) to the essay's 1e28 FLOP in 2030 (mid-year),
+    # a straight line in log10: about 0.37 dex (x2.3) a year
+    assert bt.essay_compute(2023 + 2.5 / 12) == pytest.approx(math.log10(2.1e25), abs=0.01)
+    assert bt.essay_compute(2030.5) == pytest.approx(28.0, abs=0.01)
+    slope = bt.essay_compute(2029.0) - bt.essay_compute(2028.0)
+    assert slope == pytest.approx(0.367, abs=0.002)
+    assert bt.essay_compute(2026.85) == pytest.approx(
+        (bt.essay_compute(2023.2) + bt.essay_compute(2030.5)) / 2, abs=1e-3)
 
 
 def test_transplant_keeps_known_levels_and_draws_new_ones(rows):

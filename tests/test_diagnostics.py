@@ -19,6 +19,7 @@ from gpt2030.cli.main import main
 from gpt2030.inference.diagnostics import (
     PPC_COVERAGE90_MIN,
     PPC_MIN_OBS,
+    PSENSE_THRESHOLD,
     check,
     predictive_fit,
 )
@@ -154,7 +155,7 @@ def test_diagnose_json_structure_and_plots(home: Path,
     assert all(o["obs_id"] in ids for o in data["worst_fit"])
     # sensitivity rows are the flagged ones only
     assert all(s["diagnosis"].startswith("potential") for s in data["sensitivity"])
-    assert data["sensitivity_threshold"] == 0.05
+    assert data["sensitivity_threshold"] == PSENSE_THRESHOLD
     # plots, beside the run
     plots = sorted(Path(p).name for p in data["plots"])
     assert plots == ["predictive_check.png", "rank.png", "sensitivity.png"]

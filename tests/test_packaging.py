@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.resources
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from common import REPO
 
 TOP_LEVEL = ("observations", "models", "inference", "reports", "cli")
 
@@ -75,3 +77,62 @@ def test_distribution_metadata() -> None:
     requires = " ".join(dist.requires or [])
     for dep in ("pymc", "arviz", "nutpie", "filelock"):
         assert dep in requires
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
+    """Build the wheel, install it alone into a new venv outside the repo, and run it.
+
+    The new venv gets the wheel and nothing else (``--no-deps``); the third-party
+    dependencies come from this environment's site-packages through ``PYTHONPATH``. That
+    folder holds gpt2030 only as an editable finder activated by a ``.pth`` file, which
+    Python reads only for site directories, never for ``PYTHONPATH`` entries: so every
+    ``gpt2030`` module the commands import must come from the wheel itself.
+    """
+    import sysconfig
+
+    assert REPO not in tmp_path.parents
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("PYTHONPATH", "PYTHONHOME", "GPT2030_HOME", "VIRTUAL_ENV")}
+
+    def run(*cmd: str | Path, cwd: Path = tmp_path,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env or clean,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"{cmd}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    # Build from a copy: setuptools writes build/ and *.egg-info beside the sources.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".*", "build", "dist", "*.egg-info", "runs", "__pycache__", "tests", "benchmarks"))
+    dist = tmp_path / "dist"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+        "--no-index", "--quiet", "--wheel-dir", dist, source)
+    (wheel,) = dist.glob("gpt2030-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for package in TOP_LEVEL:
+        assert f"gpt2030/{package}/__init__.py" in names, package
+    assert "gpt2030/observations/ledger.csv" in names
+    assert not any(n.startswith(("tests/", "gpt2030/tests/")) for n in names)
+
+    venv = tmp_path / "venv"
+    run(getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", venv)
+    run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install",
+        "--no-deps", "--no-index", "--quiet", wheel)
+    env = {**clean, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    home = tmp_path / "home"
+    where = run(venv / "bin" / "python", "-c",
+                "import gpt2030.cli.main as m, importlib.resources as r; print(m.__file__); "
+                "print(r.files('gpt2030.observations') / 'ledger.csv')", env=env)
+    module, ledger = where.stdout.split()
+    assert Path(module).is_relative_to(venv), module  # not the repo's editable install
+    (home / "observations").mkdir(parents=True)
+    shutil.copy(ledger, home / "observations" / "ledger.csv")
+
+    helped = run(venv / "bin" / "gpt2030", "--help", cwd=home, env=env)
+    for command in ("observe", "infer", "diagnose", "report", "backtest"):
+        assert command in helped.stdout
+    validated = run(venv / "bin" / "gpt2030", "observe", "validate", cwd=home,
+                    env={**env, "GPT2030_HOME": str(home)})
+    assert validated.stdout.startswith("ok:"), validated.stdout

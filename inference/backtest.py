@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
-from scipy import stats
 
 from gpt2030.inference import scoring
 from gpt2030.inference.infer import InferRequest, infer, select_rows
@@ -62,14 +61,6 @@ ESSAY_COMPUTE = ((decimal_year("2023-03-15"), math.log10(2.1e25)),
 ESSAY_GPT4_SPEED = math.log10(12.0)
 METHODS = ("gpt2030", "naive")
 DEFAULT_SAMPLER = SamplerConfig()
-
-
-@dataclass
-class HeldOut:
-    """The later rows of one cutoff that the model has a likelihood term for."""
-
-    table: pd.DataFrame  # index id; columns term, t, y, series, new_level
-    train_ids: set[str]
 
 
 def _term_table(ev: Evidence) -> pd.DataFrame:
@@ -613,8 +604,3 @@ def variant_conclusion(rows: list[dict], cutoff: str | None) -> str:
                  "(see `gpt2030 runs list`): read its numbers with care.")
     return text
 
-
-def naive_predictive_pdf(fit: NaiveFit, t: float, y: float) -> float:
-    """Exact Student-t log density of the naive predictive (for checks)."""
-    mu, scale, df = fit.predictive(t)
-    return float(stats.t.logpdf(y, df, loc=mu, scale=scale))

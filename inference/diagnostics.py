@@ -31,8 +31,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import arviz as az
+import arviz_stats as azs
 import numpy as np
+import pandas as pd
 import xarray as xr
+
+from gpt2030.inference.results import json_safe
 
 #: Vehtari et al. 2021 ("Rank-normalization, folding, and localization"): R-hat <= 1.01.
 RHAT_MAX = 1.01
@@ -118,16 +122,24 @@ class Sensitivity:
     diagnosis: str
 
 
+def _float(x: object) -> float:
+    """A stored number back as a float (JSON ``null`` is NaN)."""
+    return float("nan") if x is None else float(x)  # type: ignore[arg-type]
+
+
 @dataclass
-class DiagnosticReport:
+class Diagnostics:
     """All checks of a run; ``verdict`` is ``pass`` only when every check passed.
 
     ``convergence``, ``terms`` (below PPC_MIN_OBS), ``worst_fit`` and ``sensitivity`` are
-    reported for reading; only ``checks`` decide the verdict.
+    reported for reading; only ``checks`` decide the verdict. :meth:`to_dict` is the form
+    stored in a run's manifest (its keys are a contract), :meth:`from_dict` reads it back.
     """
 
     checks: list[Check] = field(default_factory=list)
     prior_only: bool = False
+    #: the worst-converging free parameters: ``parameter, r_hat, ess_bulk, ess_tail,
+    #: mcse_mean, sd, mcse_over_sd``
     convergence: list[dict[str, object]] = field(default_factory=list)
     terms: list[TermFit] = field(default_factory=list)
     worst_fit: list[ObservationFit] = field(default_factory=list)
@@ -139,53 +151,76 @@ class DiagnosticReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every check passed."""
         return all(c.passed for c in self.checks)
 
     @property
     def verdict(self) -> str:
+        """``pass`` or ``fail``."""
         return "pass" if self.ok else "fail"
 
     @property
     def failures(self) -> list[Check]:
+        """The checks that failed."""
         return [c for c in self.checks if not c.passed]
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-serialisable form (stored in the run's manifest)."""
+        """Return the JSON-serialisable form (stored in the run's manifest)."""
         return {
             "verdict": self.verdict,
             "prior_only": self.prior_only,
-            "checks": [
-                {"name": c.name, "value": _finite(c.value), "threshold": c.threshold,
-                 "passed": c.passed, "detail": c.detail}
-                for c in self.checks
-            ],
-            "convergence": [_clean(row) for row in self.convergence],
-            "terms": [_clean(asdict(t)) for t in self.terms],
-            "worst_fit": [_clean(asdict(o)) for o in self.worst_fit],
-            "sensitivity": [_clean(asdict(s)) for s in self.sensitivity],
+            "checks": [json_safe(asdict(c)) for c in self.checks],
+            "convergence": [json_safe(row) for row in self.convergence],
+            "terms": [json_safe(asdict(t)) for t in self.terms],
+            "worst_fit": [json_safe(asdict(o)) for o in self.worst_fit],
+            "sensitivity": [json_safe(asdict(s)) for s in self.sensitivity],
             "sensitivity_threshold": PSENSE_THRESHOLD,
             "notes": list(self.notes),
             "plots": list(self.plots),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, object] | None) -> Diagnostics:
+        """Read back what :meth:`to_dict` stored (missing parts are empty).
 
-def _finite(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
+        Parameters
+        ----------
+        data : dict or None
+            A manifest's ``diagnostics`` entry.
+
+        Returns
+        -------
+        Diagnostics
+        """
+        data = data or {}
+
+        def rows(key: str) -> list[dict]:
+            return [r for r in data.get(key) or [] if isinstance(r, dict)]
+
+        return cls(
+            checks=[Check(str(c["name"]), _float(c.get("value")), str(c.get("threshold", "")),
+                          bool(c.get("passed")), str(c.get("detail", "")))
+                    for c in rows("checks")],
+            prior_only=bool(data.get("prior_only", False)),
+            convergence=rows("convergence"),
+            terms=[TermFit(str(t["term"]), int(t["n"]), _float(t["coverage50"]),
+                           _float(t["coverage90"]), int(t["n_high_k"]), bool(t["checked"]))
+                   for t in rows("terms")],
+            worst_fit=[ObservationFit(str(o["obs_id"]), str(o["term"]), str(o["subject"]),
+                                      _float(o["observed"]), _float(o["predicted_median"]),
+                                      _float(o["q05"]), _float(o["q95"]), _float(o["loo_pit"]),
+                                      _float(o["tail_probability"]), _float(o["pareto_k"]))
+                       for o in rows("worst_fit")],
+            sensitivity=[Sensitivity(str(r["parameter"]), _float(r["prior"]),
+                                     _float(r["likelihood"]), str(r["diagnosis"]))
+                         for r in rows("sensitivity")],
+            notes=[str(n) for n in data.get("notes") or []],
+            plots=[str(p) for p in data.get("plots") or []],
+        )
 
 
-def _clean(row: dict[str, object]) -> dict[str, object]:
-    """Floats made JSON-safe (non-finite -> None), numpy scalars made Python."""
-    out: dict[str, object] = {}
-    for k, v in row.items():
-        if isinstance(v, bool | np.bool_):
-            out[k] = bool(v)
-        elif isinstance(v, int | np.integer):
-            out[k] = int(v)
-        elif isinstance(v, float | np.floating):
-            out[k] = _finite(float(v))
-        else:
-            out[k] = v
-    return out
+#: The name before Diagnostics became the typed result of every boundary.
+DiagnosticReport = Diagnostics
 
 
 @contextmanager
@@ -202,7 +237,27 @@ def degenerate_ok() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def quiet_arviz() -> Iterator[None]:
+    """Silence ArviZ's advisories for a block: its logger and its ``UserWarning`` s.
+
+    ``psense_summary`` logs a generic advice, ``loo`` warns once per call about high Pareto
+    k or single-observation terms; the diagnostics report the same findings themselves, in
+    counts, so these would only be noise on the CLI's stderr.
+    """
+    logger = logging.getLogger("arviz_stats")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with degenerate_ok(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def has_posterior(dt: xr.DataTree) -> bool:
+    """Whether the run sampled a posterior (else it is prior-only)."""
     return "posterior" in dt.children
 
 
@@ -213,47 +268,54 @@ def free_parameters(dt: xr.DataTree) -> list[str]:
     return list(dt["posterior"].data_vars)
 
 
-def _elements(ds: xr.Dataset) -> dict[str, float]:
-    """Every element of every variable of a (non-sample) Dataset, labelled ``var[coord]``."""
-    out: dict[str, float] = {}
-    for name, da in ds.data_vars.items():
-        if da.ndim == 0:
-            out[str(name)] = float(da.values)
-            continue
-        stacked = da.stack(_el=da.dims)
-        for i in range(stacked.sizes["_el"]):
-            el = stacked.isel(_el=i)
-            label = ", ".join(str(el[d].values) for d in da.dims)
-            out[f"{name}[{label}]"] = float(el.values)
-    return out
+def convergence_frame(dt: xr.DataTree) -> pd.DataFrame:
+    """``az.summary`` of every element of the free parameters, labelled ``var[coord]``.
 
-
-def _worst(values: dict[str, float], largest: bool) -> tuple[float, str]:
-    """The worst value and its label; any non-finite value is the worst of all."""
-    bad = [k for k, v in values.items() if not np.isfinite(v)]
-    if bad:
-        return float("nan"), bad[0]
-    name = (max if largest else min)(values, key=values.get)
-    return values[name], name
-
-
-def sampler_checks(dt: xr.DataTree) -> list[Check]:
-    """Convergence and sampler-health checks on the free parameters."""
-    post = dt["posterior"].to_dataset()[free_parameters(dt)]
+    Columns ``mean, sd, eti89_lb, eti89_ub, ess_bulk, ess_tail, r_hat, mcse_mean, mcse_sd``,
+    unrounded; a degenerate chain gives NaN (which every check treats as failed).
+    """
     with degenerate_ok():
-        rhat = _elements(az.rhat(post))
-        ess = {m: _elements(az.ess(post, method=m)) for m in ("bulk", "tail")}
+        return az.summary(dt, var_names=free_parameters(dt), kind="all", round_to="none")
+
+
+def _worst(values: pd.Series, largest: bool) -> tuple[float, str]:
+    """The worst value and its label; any non-finite value is the worst of all."""
+    bad = values[~np.isfinite(values.to_numpy(dtype=float))]
+    if len(bad):
+        return float("nan"), str(bad.index[0])
+    name = values.idxmax() if largest else values.idxmin()
+    return float(values[name]), str(name)
+
+
+def sampler_checks(dt: xr.DataTree, table: pd.DataFrame | None = None) -> list[Check]:
+    """Convergence and sampler-health checks on the free parameters.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run with ``posterior`` and ``sample_stats``.
+    table : pandas.DataFrame, optional
+        :func:`convergence_frame` of ``dt``, when already computed.
+
+    Returns
+    -------
+    list of Check
+        ``r_hat``, ``ess_bulk``, ``ess_tail``, ``divergences`` and, where the sampler
+        records them, ``treedepth`` and ``e_bfmi``.
+    """
+    table = convergence_frame(dt) if table is None else table
     checks = []
-    value, name = _worst(rhat, largest=True)
+    value, name = _worst(table["r_hat"], largest=True)
     checks.append(Check("r_hat", value, f"<= {RHAT_MAX}", bool(value <= RHAT_MAX),
                         f"worst: {name}"))
     for method in ("bulk", "tail"):
-        value, name = _worst(ess[method], largest=False)
+        value, name = _worst(table[f"ess_{method}"], largest=False)
         checks.append(Check(f"ess_{method}", value, f">= {ESS_MIN}", bool(value >= ESS_MIN),
                             f"worst: {name}"))
     stats = dt["sample_stats"]
     divergent = stats["diverging"] if "diverging" in stats else stats.get("divergences")
     n_div = int(np.asarray(divergent).sum()) if divergent is not None else 0
+    post = dt["posterior"]
     n_draws = int(post.sizes["chain"] * post.sizes["draw"])
     checks.append(Check("divergences", n_div, f"<= {DIVERGENCES_MAX}", n_div <= DIVERGENCES_MAX,
                         f"{n_div} of {n_draws} draws"))
@@ -263,37 +325,43 @@ def sampler_checks(dt: xr.DataTree) -> list[Check]:
         checks.append(Check("treedepth", share, f"<= {TREEDEPTH_SHARE_MAX}",
                             share <= TREEDEPTH_SHARE_MAX, "share of draws at the maximum depth"))
     if "energy" in stats and stats["energy"].sizes.get("draw", 0) > 2:
-        energy = np.asarray(stats["energy"].values, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bfmi = np.square(np.diff(energy, axis=1)).mean(axis=1) / energy.var(axis=1)
+        with degenerate_ok():
+            bfmi = np.asarray(azs.bfmi(stats.to_dataset())["energy"].values, dtype=float)
         low = float(np.min(bfmi)) if np.all(np.isfinite(bfmi)) else float("nan")
         checks.append(Check("e_bfmi", low, f">= {EBFMI_MIN}", bool(low >= EBFMI_MIN),
                             "lowest chain"))
     return checks
 
 
-def convergence_table(dt: xr.DataTree, n: int = 10) -> list[dict[str, object]]:
-    """Per-element R-hat, ESS and MCSE of the free parameters, the worst ``n`` by R-hat."""
-    post = dt["posterior"].to_dataset()[free_parameters(dt)]
-    with degenerate_ok():
-        cols = {
-            "r_hat": _elements(az.rhat(post)),
-            "ess_bulk": _elements(az.ess(post, method="bulk")),
-            "ess_tail": _elements(az.ess(post, method="tail")),
-            "mcse_mean": _elements(az.mcse(post, method="mean")),
-            "sd": _elements(post.std(("chain", "draw"))),
-        }
-    rows = []
-    for label, r in cols["r_hat"].items():
-        row: dict[str, object] = {"parameter": label, **{k: v[label] for k, v in cols.items()}}
-        sd = cols["sd"][label]
-        row["mcse_over_sd"] = cols["mcse_mean"][label] / sd if sd > 0 else float("nan")
-        row["_key"] = r if np.isfinite(r) else np.inf
-        rows.append(row)
-    rows.sort(key=lambda x: -x["_key"])
-    for row in rows:
-        del row["_key"]
-    return rows[:n]
+def convergence_table(dt: xr.DataTree, n: int = 10,
+                      table: pd.DataFrame | None = None) -> list[dict[str, object]]:
+    """Per-element R-hat, ESS and MCSE of the free parameters, the worst ``n`` by R-hat.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run with a posterior.
+    n : int
+        How many rows to keep.
+    table : pandas.DataFrame, optional
+        :func:`convergence_frame` of ``dt``, when already computed.
+
+    Returns
+    -------
+    list of dict
+        ``parameter, r_hat, ess_bulk, ess_tail, mcse_mean, sd, mcse_over_sd``; a non-finite
+        R-hat sorts first.
+    """
+    table = convergence_frame(dt) if table is None else table
+    cols = ["r_hat", "ess_bulk", "ess_tail", "mcse_mean", "sd"]
+    frame = table[cols].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["mcse_over_sd"] = np.where(frame["sd"] > 0, frame["mcse_mean"] / frame["sd"],
+                                         np.nan)
+    key = frame["r_hat"].where(np.isfinite(frame["r_hat"]), np.inf)
+    frame = frame.iloc[np.argsort(-key.to_numpy(), kind="stable")]
+    return [{"parameter": str(label), **{c: float(v) for c, v in row.items()}}
+            for label, row in frame.head(n).iterrows()]
 
 
 # --- posterior predictive checks ----------------------------------------------------------
@@ -308,7 +376,11 @@ def observation_terms(dt: xr.DataTree) -> list[str]:
 
 
 def relative_ess(dt: xr.DataTree) -> float:
-    """Mean relative efficiency of the free parameters (PSIS tail length; as in ``az.loo``)."""
+    """Mean relative efficiency of the free parameters (the ``reff`` PSIS is given).
+
+    ``az.loo``'s own default averages over every posterior variable, trajectories and other
+    deterministics included; the free parameters are what the sampler moved.
+    """
     post = dt["posterior"].to_dataset()[free_parameters(dt)]
     n = post.sizes["chain"] * post.sizes["draw"]
     if post.sizes["chain"] < 2:
@@ -320,57 +392,58 @@ def relative_ess(dt: xr.DataTree) -> float:
     return r if np.isfinite(r) and r > 0 else 1.0
 
 
-def psis_weights(dt: xr.DataTree, var: str, r_eff: float = 1.0) -> tuple[xr.DataArray,
-                                                                         xr.DataArray]:
-    """Normalised PSIS leave-one-out weights of one observed variable, and their Pareto k.
+def loo_weights(dt: xr.DataTree, var: str, r_eff: float | None = None
+                ) -> tuple[xr.DataArray, xr.DataArray] | None:
+    """PSIS leave-one-out log weights of one observed variable, and their Pareto k.
 
-    Weights are proportional to ``1 / p(y_i | theta)`` over the stored draws, Pareto-smoothed
-    (``arviz_stats``' ``psislw``, the routine behind ``az.loo``). Returns the weights over
-    ``(<term>_id, chain, draw)`` summing to one per observation, and ``k`` per observation.
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run with ``posterior`` and ``log_likelihood``.
+    var : str
+        The observed variable (``<term>_obs``).
+    r_eff : float, optional
+        Relative efficiency; :func:`relative_ess` by default.
+
+    Returns
+    -------
+    tuple of xarray.DataArray, or None
+        ``az.loo``'s smoothed log weights over ``(<term>_id, chain, draw)`` (not normalised)
+        and ``k`` per observation; ``None`` when PSIS cannot smooth them (a likelihood that is
+        constant over the draws, as from a chain that never moved).
     """
-    log_lik = dt["log_likelihood"][var]
-    obs_dim = [d for d in log_lik.dims if d not in ("chain", "draw")]
-    log_lik = log_lik.transpose(*obs_dim, "chain", "draw")
+    r_eff = relative_ess(dt) if r_eff is None else r_eff
     try:
-        with degenerate_ok():
-            log_w, khat = log_lik.azstats.psislw(r_eff=r_eff, dim=["chain", "draw"])
-        log_w = log_w.transpose(*obs_dim, "chain", "draw")
-    except ValueError:  # a draw-constant likelihood (a stuck chain): smooth row by row
-        log_w, khat = _psislw_rows(log_lik, r_eff)
-    lw = log_w.values
-    lw = lw - lw.max(axis=(-2, -1), keepdims=True)
-    w = np.exp(lw)
-    w /= w.sum(axis=(-2, -1), keepdims=True)
-    return log_w.copy(data=w), khat
+        with quiet_arviz():
+            loo = az.loo(dt, var_name=var, pointwise=True, reff=r_eff)
+    except ValueError:
+        return None
+    return loo.log_weights, loo.pareto_k
 
 
-def _psislw_rows(log_lik: xr.DataArray, r_eff: float) -> tuple[xr.DataArray, xr.DataArray]:
-    """PSIS one observation at a time; a row PSIS cannot smooth (all tail values equal) keeps
-    uniform weights and ``k = inf``, so it is reported as unreliable rather than crashing."""
-    stacked = log_lik.stack(_obs=[d for d in log_lik.dims if d not in ("chain", "draw")])
-    lw = np.zeros((stacked.sizes["_obs"], stacked.sizes["chain"], stacked.sizes["draw"]))
-    k = np.full(stacked.sizes["_obs"], np.inf)
-    for i in range(stacked.sizes["_obs"]):
-        row = stacked.isel(_obs=i)
-        try:
-            with degenerate_ok():
-                w_i, k_i = row.azstats.psislw(r_eff=r_eff, dim=["chain", "draw"])
-            lw[i] = w_i.transpose("chain", "draw").values
-            k[i] = float(k_i)
-        except ValueError:
-            pass
-    log_w = stacked.transpose("_obs", "chain", "draw").copy(data=lw).unstack("_obs")
-    khat = stacked.isel(chain=0, draw=0, drop=True).copy(data=k).unstack("_obs")
-    dims = [d for d in log_lik.dims if d not in ("chain", "draw")]
-    return log_w.transpose(*dims, "chain", "draw"), khat
+def normalised_weights(log_weights: xr.DataArray) -> np.ndarray:
+    """PSIS log weights as ``(observation, sample)`` weights, each row summing to one."""
+    obs_dim = [d for d in log_weights.dims if d not in ("chain", "draw")]
+    lw = np.asarray(log_weights.transpose(*obs_dim, "chain", "draw").values, dtype=float)
+    lw = lw.reshape(lw.shape[0], -1)
+    w = np.exp(lw - lw.max(axis=1, keepdims=True))
+    return w / w.sum(axis=1, keepdims=True)
 
 
 def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]]:
-    """Coverage by term and every observation's LOO-PIT, worst (most extreme) first."""
+    """Coverage by term and every observation's LOO-PIT, worst (most extreme) first.
+
+    The LOO-PIT is ``arviz_stats.loo_pit`` with PSIS weights from ``az.loo``: ties between
+    the observed value and predictive draws (a censored row sitting at its bound) are broken
+    at random with ArviZ's fixed seed. Without a log-likelihood, or where PSIS cannot smooth
+    a term's weights, it is the plain posterior predictive PIT and ``pareto_k`` is infinite
+    (unreliable).
+    """
     terms: list[TermFit] = []
     fits: list[ObservationFit] = []
     subjects = _subjects(dt)
-    r_eff = relative_ess(dt) if "log_likelihood" in dt.children else 1.0
+    has_loglik = "log_likelihood" in dt.children
+    r_eff = relative_ess(dt) if has_loglik else 1.0
     for var in observation_terms(dt):
         term = var.removesuffix("_obs")
         y = dt["observed_data"][var]
@@ -382,14 +455,18 @@ def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]
         q = np.quantile(rep, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
         in50 = (yv >= q[1]) & (yv <= q[3])
         in90 = (yv >= q[0]) & (yv <= q[4])
-        if "log_likelihood" in dt.children and var in dt["log_likelihood"].data_vars:
-            w, khat = psis_weights(dt, var, r_eff)
-            w = np.asarray(w.sel({obs_dim: y[obs_dim]}).values).reshape(rep.shape)
+        psis = loo_weights(dt, var, r_eff) \
+            if has_loglik and var in dt["log_likelihood"].data_vars else None
+        if psis is not None:
+            log_w, khat = psis
+            with quiet_arviz():
+                pit_ds = azs.loo_pit(dt, var_names=[var], log_weights=xr.Dataset({var: log_w}),
+                                     pareto_k=xr.Dataset({var: khat}))
+            pit = np.asarray(pit_ds[var].sel({obs_dim: y[obs_dim]}).values, dtype=float)
             k = np.asarray(khat.sel({obs_dim: y[obs_dim]}).values, dtype=float)
         else:  # plain posterior predictive p-values, not leave-one-out
-            w = np.full(rep.shape, 1.0 / rep.shape[1])
-            k = np.full(len(yv), np.nan)
-        pit = (w * (rep < yv[:, None])).sum(axis=1) + 0.5 * (w * (rep == yv[:, None])).sum(axis=1)
+            pit = (rep < yv[:, None]).mean(axis=1) + 0.5 * (rep == yv[:, None]).mean(axis=1)
+            k = np.full(len(yv), np.inf if has_loglik else np.nan)
         pit = np.clip(pit, 0.0, 1.0)
         n = len(yv)
         terms.append(TermFit(term, n, float(in50.mean()), float(in90.mean()),
@@ -422,22 +499,9 @@ def _subjects(dt: xr.DataTree) -> dict[str, str]:
 # --- prior sensitivity --------------------------------------------------------------------
 
 
-@contextmanager
-def _quiet_logger(name: str) -> Iterator[None]:
-    """Silence a third-party logger for a block (psense_summary logs a generic advisory that
-    would land on the CLI's stderr; the report states the same finding itself)."""
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def sensitivity_table(dt: xr.DataTree) -> list[Sensitivity]:
     """Power-scaling sensitivity of every free parameter (all rows, flagged or not)."""
-    with _quiet_logger("arviz_stats.psense"):
+    with quiet_arviz():
         frame = az.psense_summary(dt, var_names=free_parameters(dt), threshold=PSENSE_THRESHOLD)
     return [Sensitivity(str(name), float(row["prior"]), float(row["likelihood"]),
                         str(row["diagnosis"])) for name, row in frame.iterrows()]
@@ -452,7 +516,7 @@ def flagged(rows: list[Sensitivity]) -> list[Sensitivity]:
 # --- the report ---------------------------------------------------------------------------
 
 
-def check(dt: xr.DataTree, sensitivity: bool = True) -> DiagnosticReport:
+def check(dt: xr.DataTree, sensitivity: bool = True) -> Diagnostics:
     """Run every diagnostic that applies to this run.
 
     Parameters
@@ -463,9 +527,11 @@ def check(dt: xr.DataTree, sensitivity: bool = True) -> DiagnosticReport:
         Also compute power-scaling sensitivity (needs ``log_prior`` and ``log_likelihood``).
     """
     if not has_posterior(dt):
-        return DiagnosticReport(prior_only=True, notes=[
+        return Diagnostics(prior_only=True, notes=[
             "prior-only run: no posterior, so nothing to diagnose"])
-    report = DiagnosticReport(checks=sampler_checks(dt), convergence=convergence_table(dt))
+    table = convergence_frame(dt)
+    report = Diagnostics(checks=sampler_checks(dt, table),
+                         convergence=convergence_table(dt, table=table))
     terms, fits = predictive_fit(dt)
     report.terms = terms
     report.worst_fit = fits[:WORST_FIT_N]
@@ -510,7 +576,7 @@ def _save(fig, path: Path) -> None:
         raise
 
 
-def write_plots(dt: xr.DataTree, report: DiagnosticReport, outdir: Path,
+def write_plots(dt: xr.DataTree, report: Diagnostics, outdir: Path,
                 key_parameters: int = 6) -> list[Path]:
     """Rank plots, a predictive check and a sensitivity plot as PNGs in ``outdir``."""
     from matplotlib.figure import Figure

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
 
 from gpt2030.inference.forecast import HEADLINES, draws_group
+from gpt2030.inference.results import atomic_path
 from gpt2030.inference.runs import Run
 
 FORMATS = {"csv": ".csv", "netcdf": ".nc"}
@@ -30,16 +29,24 @@ def headline_dataset(dt: xr.DataTree) -> xr.Dataset:
 
 
 def headline_frame(ds: xr.Dataset) -> pd.DataFrame:
-    """The long table ``chain, draw, year, quantity, value`` (quantities in HEADLINES order)."""
-    frames = []
-    for key in ds.data_vars:
-        f = ds[key].to_dataframe(name="value").reset_index()
-        f.insert(3, "quantity", key)
-        frames.append(f[list(CSV_COLUMNS)])
-    return pd.concat(frames, ignore_index=True)
+    """The long table ``chain, draw, year, quantity, value`` (quantities in HEADLINES order).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        :func:`headline_dataset`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per quantity, chain, draw and year, in that order of nesting.
+    """
+    series = ds.to_dataarray(dim="quantity", name="value").to_series()
+    return series.reset_index()[list(CSV_COLUMNS)]
 
 
 def default_path(run: Run, fmt: str) -> Path:
+    """``runs/<id>/export.csv`` or ``.nc``."""
     return run.path / f"export{FORMATS[fmt]}"
 
 
@@ -55,15 +62,9 @@ def export_run(run: Run, fmt: str = "csv", out: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ds = headline_dataset(run.datatree())
     ds.attrs["run_id"] = run.id
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "csv":
             headline_frame(ds).to_csv(tmp, index=False)
         else:
             ds.to_netcdf(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

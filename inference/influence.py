@@ -18,8 +18,9 @@ import xarray as xr
 from gpt2030.inference.diagnostics import (
     PARETO_K_MAX,
     degenerate_ok,
+    loo_weights,
+    normalised_weights,
     observation_terms,
-    psis_weights,
     relative_ess,
 )
 from gpt2030.inference.forecast import HEADLINES, headline_draws
@@ -84,12 +85,18 @@ def influence_table(dt: xr.DataTree, year: int = 2030, top: int | None = None) -
     for var in observation_terms(dt):
         if var not in dt["log_likelihood"].data_vars:
             continue
-        w, khat = psis_weights(dt, var, r_eff)
-        obs_dim = w.dims[0]
-        weights = np.asarray(w.transpose(obs_dim, "chain", "draw").values)
-        weights = weights.reshape(weights.shape[0], -1)
-        ids = np.asarray(w[obs_dim].values).astype(str)
-        k = np.asarray(khat.sel({obs_dim: w[obs_dim]}).values, dtype=float)
+        ll = dt["log_likelihood"][var]
+        obs_dim = next(d for d in ll.dims if d not in ("chain", "draw"))
+        ids = np.asarray(ll[obs_dim].values).astype(str)
+        psis = loo_weights(dt, var, r_eff)
+        if psis is None:  # PSIS cannot smooth the term: no shift, and flagged unreliable
+            weights = np.full((len(ids), ll.sizes["chain"] * ll.sizes["draw"]),
+                              1.0 / (ll.sizes["chain"] * ll.sizes["draw"]))
+            k = np.full(len(ids), np.inf)
+        else:
+            log_w, khat = psis
+            weights = normalised_weights(log_w.sel({obs_dim: ll[obs_dim]}))
+            k = np.asarray(khat.sel({obs_dim: ll[obs_dim]}).values, dtype=float)
         frame = pd.DataFrame({"obs_id": ids, "term": var.removesuffix("_obs"), "pareto_k": k})
         with degenerate_ok():
             for key, values in draws.items():

@@ -12,9 +12,9 @@ quantity (any shape, flattened) and the value that was later observed.
   the draws** (their mean and standard deviation). Chosen over a KDE because it is stable in
   the tails with a few thousand draws (a KDE gives ``-inf``-like values for a value beyond the
   last draw) and the same rule applies to every forecaster; its cost is that it ignores skew
-  (the frontier terms' predictive is skewed downwards). :func:`log_score_kde` is the
-  alternative, for checks. Higher is better.
-* :func:`interval_covered`: whether ``y`` lies in the central ``level`` interval of the draws.
+  (the frontier terms' predictive is skewed downwards). Higher is better.
+* :func:`score_samples`: every score of one prediction, with whether ``y`` lies in the
+  central 50% and 90% intervals of the draws.
 * :func:`pit`: the probability integral transform, the predictive CDF at ``y`` (randomised
   between the ties' bounds so a discrete predictive still gives uniform PIT values).
 """
@@ -25,9 +25,6 @@ import math
 
 import numpy as np
 from scipy import stats
-
-#: Central interval levels whose coverage is reported.
-LEVELS = (0.5, 0.9)
 
 
 def _draws(samples: np.ndarray) -> np.ndarray:
@@ -52,34 +49,11 @@ def crps_samples(samples: np.ndarray, y: float) -> float:
     return term1 - 0.5 * e_pair
 
 
-def crps_normal(mu: float, sigma: float, y: float) -> float:
-    """Closed-form CRPS of ``N(mu, sigma)`` at ``y`` (Gneiting & Raftery 2007, eq. 5)."""
-    z = (y - mu) / sigma
-    return float(sigma * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z)
-                          - 1 / math.sqrt(math.pi)))
-
-
 def log_score_normal(samples: np.ndarray, y: float, min_sd: float = 1e-6) -> float:
     """Log density at ``y`` of a normal with the draws' mean and standard deviation."""
     x = _draws(samples)
     sd = max(float(np.std(x, ddof=1)) if x.size > 1 else 0.0, min_sd)
     return float(stats.norm.logpdf(y, loc=float(np.mean(x)), scale=sd))
-
-
-def log_score_kde(samples: np.ndarray, y: float) -> float:
-    """Log density at ``y`` of a Gaussian KDE of the draws (Scott's bandwidth)."""
-    x = _draws(samples)
-    if x.size < 2 or np.ptp(x) == 0:
-        return log_score_normal(x, y)
-    dens = float(stats.gaussian_kde(x)(y)[0])
-    return math.log(dens) if dens > 0 else -math.inf
-
-
-def interval_covered(samples: np.ndarray, y: float, level: float) -> bool:
-    """Whether ``y`` lies in the central ``level`` interval of the draws (inclusive)."""
-    x = _draws(samples)
-    lo, hi = np.quantile(x, [0.5 - level / 2, 0.5 + level / 2])
-    return bool(lo <= y <= hi)
 
 
 def pit(samples: np.ndarray, y: float, rng: np.random.Generator | None = None) -> float:
@@ -146,14 +120,6 @@ def paired_difference(a: list[float], b: list[float]) -> dict[str, float | None]
         return {"mean": None, "se": None}
     se = float(np.std(d, ddof=1) / math.sqrt(d.size)) if d.size > 1 else None
     return {"mean": float(np.mean(d)), "se": se}
-
-
-def pit_histogram(pits: list[float] | np.ndarray, bins: int = 10) -> list[int]:
-    """Counts of PIT values in ``bins`` equal bins of [0, 1]."""
-    p = np.asarray(pits, dtype=float)
-    p = p[np.isfinite(p)]
-    counts, _ = np.histogram(p, bins=bins, range=(0.0, 1.0))
-    return [int(c) for c in counts]
 
 
 def pit_uniformity_pvalue(pits: list[float] | np.ndarray) -> float | None:

@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from gpt2030.inference.compare import compare_runs
 from gpt2030.inference.forecast import HEADLINES, draws_group, forecast_table
+from gpt2030.inference.influence import influence
 from gpt2030.inference.runs import Run, list_runs, observations_from_datatree
 from gpt2030.models import priors as priors_module
 from gpt2030.models.essay import ESSAY_2030, THRESHOLDS
@@ -316,12 +318,6 @@ def changes_section(run: Run, year: int = YEAR) -> Section:
         return Section(*SECTIONS[5], [Paragraph(
             f"No previous run: this is the first stored run with config '{config}' (and "
             f"model version {run.manifest.get('model_version')}) in {run.path.parent}.")])
-    try:
-        from gpt2030.inference.compare import compare_runs
-    except ImportError:
-        return Section(*SECTIONS[5], [Paragraph(
-            f"The previous run is {prev.id}, but the comparison is not available in this "
-            "installation (gpt2030.inference.compare is missing).", "note")])
     result = compare_runs(prev, run, year=year)
     blocks: list = [Paragraph(f"Compared with {prev.id} (created {prev.manifest.get('created')}"
                               f", same config '{config}'), in {year}.")]
@@ -454,36 +450,30 @@ def drivers_section(run: Run, dt: xr.DataTree, year: int = YEAR) -> Section:
             "A prior-only run: no observation conditions it, so everything rests on the "
             "priors (section 8).")])
     blocks.append(Heading("Observations with the most influence"))
-    try:
-        from gpt2030.inference.influence import influence
-    except ImportError:
-        blocks.append(Paragraph("Influence is not available in this installation "
-                                "(gpt2030.inference.influence is missing).", "note"))
-    else:
-        table = influence(run, year=year, top=10)
-        obs = dt["observations"].to_dataset() if "observations" in dt.children else None
-        rows = []
-        for _, r in table.iterrows():
-            oid = str(r.get("obs_id", ""))
-            subject = str(obs["subject"].sel(obs_id=oid).values) \
-                if obs is not None and oid in obs["obs_id"].values else ""
-            k = r.get("pareto_k")
-            reliable = r.get("reliable")
-            moved = str(r.get("quantity_most_moved", ""))
-            signed = r.get(moved) if moved in r.index else None
-            signed_text = f"{float(signed):+.3f}" if signed is not None and \
-                math.isfinite(float(signed)) else fmt(r.get("max_abs_log10_shift"))
-            rows.append([oid, subject, str(r.get("term", "")), moved, signed_text, fmt(k),
-                         Cell("yes", "good") if bool(reliable) else Cell("no", "bad")])
-        blocks.append(Paragraph(
-            f"Leave-one-out (PSIS) shift of the {year} headline medians when each "
-            "observation is dropped, largest first: the quantity it moves most and by how "
-            "much (dex; negative: the forecast would be lower without it). 'Reliable' is no "
-            "when Pareto k is too high for the importance-sampling estimate to be trusted "
-            "(refit to be sure)."))
-        blocks.append(Table(["observation", "subject", "term", "quantity most moved",
-                             "shift if left out (dex)", "Pareto k", "reliable"], rows,
-                            numeric=(4, 5)))
+    table = influence(run, year=year, top=10)
+    obs = dt["observations"].to_dataset() if "observations" in dt.children else None
+    rows = []
+    for _, r in table.iterrows():
+        oid = str(r.get("obs_id", ""))
+        subject = str(obs["subject"].sel(obs_id=oid).values) \
+            if obs is not None and oid in obs["obs_id"].values else ""
+        k = r.get("pareto_k")
+        reliable = r.get("reliable")
+        moved = str(r.get("quantity_most_moved", ""))
+        signed = r.get(moved) if moved in r.index else None
+        signed_text = f"{float(signed):+.3f}" if signed is not None and \
+            math.isfinite(float(signed)) else fmt(r.get("max_abs_log10_shift"))
+        rows.append([oid, subject, str(r.get("term", "")), moved, signed_text, fmt(k),
+                     Cell("yes", "good") if bool(reliable) else Cell("no", "bad")])
+    blocks.append(Paragraph(
+        f"Leave-one-out (PSIS) shift of the {year} headline medians when each "
+        "observation is dropped, largest first: the quantity it moves most and by how "
+        "much (dex; negative: the forecast would be lower without it). 'Reliable' is no "
+        "when Pareto k is too high for the importance-sampling estimate to be trusted "
+        "(refit to be sure)."))
+    blocks.append(Table(["observation", "subject", "term", "quantity most moved",
+                         "shift if left out (dex)", "Pareto k", "reliable"], rows,
+                        numeric=(4, 5)))
     blocks.append(Heading("What rests on the priors"))
     frame = sensitivity(dt, year)
     stored = (run.manifest.get("diagnostics") or {}).get("sensitivity") or []

@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
@@ -21,7 +22,16 @@ from gpt2030.inference.diagnostics import (
     PPC_MIN_OBS,
     PSENSE_THRESHOLD,
     check,
+    convergence_frame,
+    convergence_table,
+    degenerate_ok,
+    free_parameters,
+    loo_weights,
+    normalised_weights,
+    observation_terms,
     predictive_fit,
+    relative_ess,
+    sampler_checks,
 )
 from gpt2030.inference.runs import (
     MANIFEST,
@@ -198,3 +208,119 @@ def test_diagnose_prior_only_run_exits_0(home: Path, small_dt: xr.DataTree,
     data = json.loads(capsys.readouterr().out)
     assert data["prior_only"] is True and data["verdict"] == "pass" and data["checks"] == []
     assert not (home / "runs" / "r20300101T000000-prior" / "diagnostics").exists()
+
+
+# --- ArviZ-native statistics give the numbers of the hand-written code they replaced ------
+#
+# Each ``old_*`` function below is the hand-written computation as it stood before the
+# ArviZ call replaced it (commit b73c82b), kept here as the reference. The comparisons run on
+# every stored fixture run, whatever the fixtures hold when they are rebuilt.
+
+FIXTURE_IDS = sorted(p.name for p in FIXTURES.iterdir() if (p / RUN_FILE).is_file())
+
+
+@pytest.fixture(scope="module", params=FIXTURE_IDS)
+def fixture_dt(request: pytest.FixtureRequest) -> xr.DataTree:
+    return xr.load_datatree(FIXTURES / request.param / RUN_FILE)
+
+
+def old_elements(ds: xr.Dataset) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, da in ds.data_vars.items():
+        if da.ndim == 0:
+            out[str(name)] = float(da.values)
+            continue
+        stacked = da.stack(_el=da.dims)
+        for i in range(stacked.sizes["_el"]):
+            el = stacked.isel(_el=i)
+            label = ", ".join(str(el[d].values) for d in da.dims)
+            out[f"{name}[{label}]"] = float(el.values)
+    return out
+
+
+def old_convergence(dt: xr.DataTree) -> dict[str, dict[str, float]]:
+    post = dt["posterior"].to_dataset()[free_parameters(dt)]
+    with degenerate_ok():
+        return {"r_hat": old_elements(az.rhat(post)),
+                "ess_bulk": old_elements(az.ess(post, method="bulk")),
+                "ess_tail": old_elements(az.ess(post, method="tail")),
+                "mcse_mean": old_elements(az.mcse(post, method="mean")),
+                "sd": old_elements(post.std(("chain", "draw")))}
+
+
+def old_ebfmi(dt: xr.DataTree) -> np.ndarray:
+    energy = np.asarray(dt["sample_stats"]["energy"].values, dtype=float)
+    return np.square(np.diff(energy, axis=1)).mean(axis=1) / energy.var(axis=1)
+
+
+def old_psis_weights(dt: xr.DataTree, var: str, r_eff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised weights (observation, sample) and k, as ``psis_weights`` computed them."""
+    log_lik = dt["log_likelihood"][var]
+    obs_dim = [d for d in log_lik.dims if d not in ("chain", "draw")]
+    log_lik = log_lik.transpose(*obs_dim, "chain", "draw")
+    with degenerate_ok():
+        log_w, khat = log_lik.azstats.psislw(r_eff=r_eff, dim=["chain", "draw"])
+    lw = log_w.transpose(*obs_dim, "chain", "draw").values
+    lw = lw.reshape(lw.shape[0], -1)
+    w = np.exp(lw - lw.max(axis=1, keepdims=True))
+    return w / w.sum(axis=1, keepdims=True), np.asarray(khat.values, dtype=float)
+
+
+def test_rhat_ess_mcse_from_az_summary_equal_the_hand_written_tables(
+        fixture_dt: xr.DataTree) -> None:
+    old = old_convergence(fixture_dt)
+    new = convergence_frame(fixture_dt)
+    assert sorted(new.index) == sorted(old["r_hat"])
+    for col in ("r_hat", "ess_bulk", "ess_tail", "mcse_mean"):
+        np.testing.assert_allclose(new.loc[list(old[col]), col].to_numpy(dtype=float),
+                                   list(old[col].values()), rtol=1e-12, err_msg=col)
+    # az.summary's sd is the sample sd (ddof=1); the old table used ddof=0
+    n = fixture_dt["posterior"].sizes["chain"] * fixture_dt["posterior"].sizes["draw"]
+    np.testing.assert_allclose(new.loc[list(old["sd"]), "sd"].to_numpy(dtype=float),
+                               np.array(list(old["sd"].values())) * np.sqrt(n / (n - 1)),
+                               rtol=1e-10)
+    checks = {c.name: c for c in sampler_checks(fixture_dt)}
+    assert checks["r_hat"].value == pytest.approx(max(old["r_hat"].values()), rel=1e-12)
+    for method in ("bulk", "tail"):
+        assert checks[f"ess_{method}"].value == pytest.approx(
+            min(old[f"ess_{method}"].values()), rel=1e-12)
+    rows = convergence_table(fixture_dt, n=5)
+    assert [r["parameter"] for r in rows] == sorted(
+        old["r_hat"], key=lambda k: -old["r_hat"][k])[:5]
+
+
+def test_ebfmi_from_arviz_stats_is_the_textbook_form_of_the_old_one(
+        fixture_dt: xr.DataTree) -> None:
+    """``arviz_stats.bfmi`` divides the N-1 squared energy steps by N draws' variance sum
+    (Betancourt 2016); the old code took the mean over the N-1 steps: a factor (N-1)/N."""
+    n = fixture_dt["sample_stats"].sizes["draw"]
+    check_value = next(c.value for c in sampler_checks(fixture_dt) if c.name == "e_bfmi")
+    assert check_value == pytest.approx(old_ebfmi(fixture_dt).min() * (n - 1) / n, rel=1e-10)
+
+
+def test_psis_weights_and_loo_pit_from_arviz_equal_the_hand_written_ones(
+        fixture_dt: xr.DataTree) -> None:
+    r_eff = relative_ess(fixture_dt)
+    _, fits = predictive_fit(fixture_dt)
+    pit = {(f.term, f.obs_id): f for f in fits}
+    n_ties = 0
+    for var in observation_terms(fixture_dt):
+        w_old, k_old = old_psis_weights(fixture_dt, var, r_eff)
+        log_w, k_new = loo_weights(fixture_dt, var, r_eff)
+        np.testing.assert_allclose(normalised_weights(log_w), w_old, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(k_new.values, k_old, rtol=1e-12)
+        y = fixture_dt["observed_data"][var]
+        obs_dim = y.dims[0]
+        rep = fixture_dt["posterior_predictive"][var].transpose(obs_dim, "chain", "draw")
+        rep = np.asarray(rep.values, dtype=float).reshape(y.size, -1)
+        yv = np.asarray(y.values, dtype=float)[:, None]
+        below, tied = (w_old * (rep < yv)).sum(axis=1), (w_old * (rep == yv)).sum(axis=1)
+        for i, obs_id in enumerate(np.asarray(y[obs_dim].values).astype(str)):
+            fit = pit[(var.removesuffix("_obs"), obs_id)]
+            assert fit.pareto_k == pytest.approx(k_old[i], rel=1e-12)
+            if tied[i] == 0:  # the old mid-rank PIT, exactly
+                assert fit.loo_pit == pytest.approx(below[i], abs=1e-12), obs_id
+            else:  # ties (a row at a censoring bound) are broken at random by ArviZ
+                n_ties += 1
+                assert below[i] - 1e-12 <= fit.loo_pit <= below[i] + tied[i] + 1e-12
+    assert n_ties <= 0.05 * len(fits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from gpt2030.cli import CommandError
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser(
         "diagnose", help="can a run be trusted? sampler checks, predictive fit, sensitivity",
         description="Check a run: R-hat, ESS, divergences, tree depth and E-BFMI of the "
-        "sampler; 50%% and 90%% posterior predictive coverage by observation term; the "
+        "sampler; 50% and 90% posterior predictive coverage by observation term; the "
         "worst-fitting observations; prior sensitivity (informational). Plots go to "
         "runs/<id>/diagnostics/. Exit status 0 when the verdict is pass, 1 when it fails.")
     d.add_argument("run", nargs="?", help="run id or unique prefix (default: the latest)")
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser(
         "compare", help="what changed between two runs: observations and forecasts",
         description="Observations added, removed and changed from RUN_A to RUN_B, and the "
-        "shift of each headline quantity's median and 90%% interval.")
+        "shift of each headline quantity's median and 90% interval.")
     c.add_argument("run_a", metavar="RUN_A")
     c.add_argument("run_b", metavar="RUN_B")
     c.add_argument("--year", type=int, default=2030)
@@ -54,10 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=cmd_export)
 
 
-def _load(run_id: str | None):
+def _load(run_id: str | None, machine_output: bool = True):
     from gpt2030.cli.runs import load
 
-    return load(run_id)
+    return load(run_id, machine_output)
 
 
 def _fmt(x: object, spec: str = ".3g") -> str:
@@ -72,7 +73,7 @@ def _fmt(x: object, spec: str = ".3g") -> str:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from gpt2030.inference.diagnostics import check, write_plots
 
-    run = _load(args.run)
+    run = _load(args.run, machine_output=args.format == "json")
     dt = run.datatree()
     report = check(dt)
     if not report.prior_only and not args.no_plots:
@@ -148,7 +149,8 @@ def print_report(run_id: str, report) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     from gpt2030.inference.compare import compare_runs
 
-    run_a, run_b = _load(args.run_a), _load(args.run_b)
+    machine = args.format == "json"
+    run_a, run_b = _load(args.run_a, machine), _load(args.run_b, machine)
     try:
         result = compare_runs(run_a, run_b, args.year)
     except (KeyError, ValueError) as err:
@@ -184,7 +186,12 @@ def cmd_influence(args: argparse.Namespace) -> int:
 
     if args.top < 0:
         raise CommandError("--top must be 0 (all) or more")
-    run = _load(args.run)
+    from gpt2030.cli.runs import header
+    from gpt2030.inference.runs import default_runs_dir, load_run
+
+    run = load_run(default_runs_dir(), args.run)
+    if args.format == "json":
+        print(header(run, default=args.run is None), file=sys.stderr)
     try:
         table = influence(run, args.year, args.top or None)
     except (KeyError, ValueError) as err:
@@ -193,13 +200,15 @@ def cmd_influence(args: argparse.Namespace) -> int:
         rows = json.loads(table.to_json(orient="records"))
         print(json.dumps({"run_id": run.id, "year": args.year, "observations": rows}, indent=1))
         return 0
-    print(f"run {run.id}  year {args.year}  leave-one-out shift of the headline medians "
-          "(log10; PSIS reweighting, no refit)")
-    print(f"{'obs_id':<58}{'term':<18}{'k':>6}{'shift':>9}  quantity most moved")
-    for _, r in table.iterrows():
+    print(f"{header(run, default=args.run is None)}; year {args.year}: leave-one-out shift "
+          "of the headline medians (log10; PSIS reweighting, no refit)")
+    ids = [str(i) for i in table["obs_id"]]
+    width = max([len("obs_id"), *map(len, ids)]) + 2  # ids are never cut
+    print(f"{'obs_id':<{width}}{'term':<18}{'k':>6}{'shift':>9}  quantity most moved")
+    for obs_id, (_, r) in zip(ids, table.iterrows(), strict=True):
         flag = "" if r["reliable"] else "  k>0.7: unreliable, refit needed"
         shift = r[r["quantity_most_moved"]]
-        print(f"{str(r['obs_id'])[:57]:<58}{r['term']:<18}{_fmt(r['pareto_k'], '.2f'):>6}"
+        print(f"{obs_id:<{width}}{r['term']:<18}{_fmt(r['pareto_k'], '.2f'):>6}"
               f"{_fmt(shift, '+.4f'):>9}  {r['quantity_most_moved']}{flag}")
     return 0
 

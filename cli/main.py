@@ -1,13 +1,28 @@
-"""Entry point of the ``gpt2030`` command: builds the parser from each command module."""
+"""Entry point of the ``gpt2030`` command: builds the parser from each command module.
+
+Exit status: 0 success; 1 a failed check (``diagnose``, ``update``, ``observe validate``);
+2 refused input or a run or ledger that cannot be used, with a one-line reason on stderr;
+3 an internal error (a bug; ``GPT2030_DEBUG=1`` shows the traceback); 130 interrupted;
+141 stdout was closed early (``| head``), quietly. No traceback reaches the user.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from gpt2030.cli import CommandError, analysis, backtest, observe, report, runs
+from gpt2030.cli import CommandError, analysis, backtest, home, observe, report, runs
+from gpt2030.inference.runs import RunError
 from gpt2030.observations import LedgerError
+
+EXIT_REFUSED = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "The ledger, runs and reports live under $GPT2030_HOME (default: the current directory).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    home.register(sub)
     observe.register(sub)
     runs.register(sub)
     analysis.register(sub)
@@ -26,14 +42,69 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``gpt2030``; return the exit status (0 success, 1 a failed check, 2 refused input)."""
-    args = build_parser().parse_args(argv)
+def _error(message: str) -> None:
+    print(f"gpt2030: error: {message}", file=sys.stderr)
+
+
+def _os_message(err: OSError) -> str:
+    where = err.filename or ""
+    if err.filename2:
+        where = f"{where} -> {err.filename2}"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = "read-only" if err.errno == errno.EROFS else "permission denied"
+        return f"cannot write or read {where or 'a file'}: {what} (check the home folder)"
+    reason = err.strerror or str(err) or type(err).__name__
+    return f"{where}: {reason}" if where else reason
+
+
+def _check_home() -> None:
+    value = os.environ.get("GPT2030_HOME")
+    if value and not Path(value).is_dir():
+        what = "is a file, not a folder" if Path(value).exists() else "no such folder"
+        raise CommandError(f"GPT2030_HOME={value}: {what} (start one with `gpt2030 init "
+                           f"{value}`)")
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the exit flush stays silent."""
     try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``gpt2030``; return the exit status (see the module docstring)."""
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "needs_home", True):
+            _check_home()
         return int(args.func(args) or 0)
-    except (LedgerError, CommandError) as err:
-        print(f"gpt2030: error: {err}", file=sys.stderr)
-        return 2
+    except LedgerError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        _error(str(err))
+        return EXIT_REFUSED
+    except (CommandError, RunError) as err:
+        _error(str(err))
+        return EXIT_REFUSED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("gpt2030: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as err:
+        _error(_os_message(err))
+        return EXIT_REFUSED
+    except Exception as err:
+        if os.environ.get("GPT2030_DEBUG"):
+            raise
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        _error(f"internal error ({type(err).__name__}: {first}); this is a bug: please report "
+               "it (GPT2030_DEBUG=1 shows the traceback)")
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

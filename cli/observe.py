@@ -13,7 +13,7 @@ import pandas as pd
 from gpt2030.cli import CommandError
 from gpt2030.observations import FIELDS, KINDS, STATUSES, Ledger, ledger_path
 from gpt2030.observations.schema import parse_date
-from gpt2030.observations.store import read_rows
+from gpt2030.observations.store import read_numbered_rows
 from gpt2030.observations.units import UNITS
 
 # Flags of ``observe add`` and the ledger fields they fill.
@@ -52,13 +52,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add = osub.add_parser(
         "add", help="add one observation (flags) or many (--file), validated, all or nothing",
         epilog=_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add.add_argument("--file", type=Path, help="CSV of rows with the ledger's columns "
-                     "(id and added may be empty); every row lands or none does")
+    add.add_argument("--file", type=Path, help="UTF-8 CSV with any subset of the ledger's "
+                     "columns (empty fields take the flags' defaults); every bad row is "
+                     "reported, and every row lands or none does")
     add.add_argument("--kind", choices=list(KINDS), help="what the observation measures")
     add.add_argument("--subject", help="the model, system, chip or benchmark it is about")
     add.add_argument("--metric", help="what exactly was measured (benchmark, setting, constant)")
     add.add_argument("--value", help="the number, in --unit")
-    add.add_argument("--unit", help=f"one of: {', '.join(UNITS)}")
+    # argparse %-formats help texts: the unit "%" must be written "%%".
+    add.add_argument("--unit", help="one of: " + ", ".join(UNITS).replace("%", "%%"))
     add.add_argument("--date", help="when the fact held: YYYY, YYYY-MM or YYYY-MM-DD")
     add.add_argument("--target-date", dest="target_date", help="for forecasts: the date forecast")
     add.add_argument("--low", help="lower end of the stated interval")
@@ -72,7 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "when --target-date is given")
     add.add_argument("--confidence", help="confident/likely/speculative (Epoch) or high/medium/low")
     add.add_argument("--source", help="citation or URL (required)")
-    add.add_argument("--note", help="a short note")
+    add.add_argument("--note", help="a short note (required with --force-implausible: why "
+                     "the value is right)")
+    add.add_argument("--force-implausible", action="store_true",
+                     help="accept values outside the plausible range of their kind "
+                     "(observations/schema.py PLAUSIBLE); the note is kept, marked")
     add.add_argument("--id", help="a stable id (default: made from kind, subject, metric, date)")
     add.add_argument("--update", action="store_true",
                      help="then run `gpt2030 update` (infer, diagnose, report)")
@@ -101,10 +107,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     val.set_defaults(func=cmd_validate)
 
 
+#: Past this many rows, ``observe add --file`` prints one summary line, not one per row.
+LIST_ADDED_UP_TO = 20
+
+
 def _ledger() -> Ledger:
     path = ledger_path()
     if not path.is_file():
-        raise CommandError(f"no ledger at {path}: run from a gpt2030 checkout or set GPT2030_HOME")
+        raise CommandError(f"no ledger at {path}: run `gpt2030 init`, run from a gpt2030 "
+                           "home, or set GPT2030_HOME")
     return Ledger(path)
 
 
@@ -113,19 +124,23 @@ def cmd_add(args: argparse.Namespace) -> int:
     if args.file is not None:
         given = [f for f in _ADD_FLAGS if getattr(args, f) is not None]
         if given:
-            raise CommandError(f"--file takes every field from the file; drop --{given[0]}")
-        rows = read_rows(args.file)
-        if not rows:
+            flag = given[0].replace("_", "-")
+            raise CommandError(f"--file takes every field from the file; drop --{flag}")
+        numbered = read_numbered_rows(args.file)
+        if not numbered:
             raise CommandError(f"{args.file}: no rows")
-        added = ledger.add(rows, origin=str(args.file))
+        added = ledger.add([row for _, row in numbered], origin=str(args.file),
+                           lines=[line for line, _ in numbered],
+                           force_implausible=args.force_implausible)
     else:
         row = {field: getattr(args, flag) or "" for flag, field in _ADD_FLAGS.items()}
-        if row["low"] or row["high"]:
-            row["interval"] = row["interval"] or "90%"
-        row["status"] = row["status"] or ("forecast" if row["target_date"] else "measured")
-        added = ledger.add([row])
-    for row in added:
-        print(f"added {row['id']}")
+        added = ledger.add([row], force_implausible=args.force_implausible)
+    if len(added) > LIST_ADDED_UP_TO:
+        print(f"added {len(added)} observations from {args.file} (ids {added[0]['id']} ... "
+              f"{added[-1]['id']}; `gpt2030 observe list` shows them)")
+    else:
+        for row in added:
+            print(f"added {row['id']}")
     if args.update:
         from gpt2030.cli.report import run_update
 

@@ -22,7 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", nargs="?", default=None,
                    help="run id or unique prefix (default: the latest run)")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="write the report files into DIR instead of reports/<run-id>/")
+                   help="write the report files into DIR (created if missing) instead of "
+                   "reports/<run-id>/; only report.html, report.md and the figures are "
+                   "written, nothing else in DIR is touched; a file or a gpt2030 home is "
+                   "refused")
     p.set_defaults(func=cmd_report)
 
     u = sub.add_parser(
@@ -38,11 +41,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from gpt2030.reports.render import OutputFolderError, is_home
     from gpt2030.reports.report import write_report
 
+    if args.out is not None:
+        # Checked before the (slow) report is built; write_document checks again.
+        if args.out.exists() and not args.out.is_dir():
+            raise CommandError(f"--out: {args.out} is a file, not a folder")
+        if args.out.is_dir() and is_home(args.out):
+            raise CommandError(f"--out: {args.out} is a gpt2030 home (it holds the ledger or "
+                               "runs): give another folder")
     run = load(args.run)
     out = args.out or default_home() / "reports" / run.id
-    path = write_report(run, out)
+    try:
+        path = write_report(run, out)
+    except OutputFolderError as err:
+        raise CommandError(f"--out: {err}") from None
     print(path)
     return 0
 
@@ -68,8 +82,11 @@ def run_update(args: argparse.Namespace) -> int:
                            seed=2030 if seed is None else seed)
     run, reused = infer(ledger, default_runs_dir(), request,
                         force=bool(getattr(args, "force", False)), progressbar=sys.stderr.isatty())
+    from gpt2030.cli.runs import header
+
     verdict = run.manifest.get("verdict", "unknown")
     print(f"{'reusing' if reused else 'stored'} run {run.id} (diagnostics: {verdict})")
+    print(header(run, default=False))
     path = write_report(run, default_home() / "reports" / run.id)
     print(path)
     if verdict != "pass":

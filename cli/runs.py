@@ -9,7 +9,17 @@ from datetime import date
 
 from gpt2030.cli import CommandError
 from gpt2030.inference.forecast import HEADLINES, forecast_table
-from gpt2030.inference.runs import RunError, default_runs_dir, list_runs, load_run
+from gpt2030.inference.runs import (
+    BrokenRun,
+    Run,
+    RunError,
+    broken_runs_with_key,
+    default_runs_dir,
+    latest_run,
+    load_run,
+    remove_run,
+    scan_runs,
+)
 from gpt2030.inference.sampling import SAMPLERS, SamplerConfig
 from gpt2030.models.priors import CONFIGS
 from gpt2030.observations import Ledger, ledger_path
@@ -30,14 +40,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="sample again even if a run exists")
     p.set_defaults(func=cmd_infer)
 
-    r = sub.add_parser("runs", help="list stored runs")
+    r = sub.add_parser("runs", help="list or remove stored runs")
     rsub = r.add_subparsers(dest="action", required=True, metavar="ACTION")
-    rl = rsub.add_parser("list", help="runs with date, observation count and verdict")
+    rl = rsub.add_parser(
+        "list", help="runs with config, cutoff, seed, observation count and verdict",
+        description="Every stored run, oldest first, with what tells runs apart: config, "
+        "cutoff, seed, observations, verdict. A run that fails its checks (manifest, run.nc) "
+        "is listed as broken, with the reason. The latest run (used when a command names "
+        "none) is the latest of the default config, all observations, no cutoff, with a "
+        "posterior.")
     rl.add_argument("--format", choices=["table", "json"], default="table")
     rl.set_defaults(func=cmd_runs_list)
+    rr = rsub.add_parser("remove", help="delete one stored run (its folder under runs/)",
+                         description="Delete runs/RUN_ID: the run's own files only; a folder "
+                         "holding anything else is refused.")
+    rr.add_argument("run_id", metavar="RUN_ID", help="the whole run id")
+    rr.set_defaults(func=cmd_runs_remove)
 
     f = sub.add_parser("forecast", help="headline quantities of a run for a year")
-    f.add_argument("--run", help="run id or unique prefix (default: the latest)")
+    f.add_argument("--run", help="run id or unique prefix (default: the latest run of the "
+                   "default config with all observations)")
     f.add_argument("--year", type=int, default=2030)
     f.add_argument("--quantity", action="append", choices=list(HEADLINES),
                    help="only this quantity (repeatable)")
@@ -105,48 +127,99 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
         if importlib.util.find_spec("numpyro") is None:
             raise CommandError("--sampler numpyro needs numpyro: pip install numpyro")
-    run, reused = infer(open_ledger(), default_runs_dir(), request, force=args.force,
-                        progressbar=True)
+    runs_dir = default_runs_dir()
+    run, reused = infer(open_ledger(), runs_dir, request, force=args.force, progressbar=True)
     if reused:
         print(f"reusing {run.id} (same observations, config and seed; --force to resample)")
     else:
         print(f"stored {run.path} (verdict: {run.manifest['verdict']}, "
-              f"{run.manifest['timings']['total']:.1f} s)")
+              f"{run.manifest['timings']['total']:.1f} s wall clock)")
+        for broken in broken_runs_with_key(runs_dir, run.manifest["key"]):
+            print(f"note: run {broken.id} ({broken.reason}) was the same computation and is "
+                  f"broken; fitted again as {run.id}. Remove it with `gpt2030 runs remove "
+                  f"{broken.id}`", file=sys.stderr)
+    print(header(run, default=False))
     print(run.id)
     return 0
 
 
+def _list_row(r: Run | BrokenRun, latest_id: str | None) -> dict:
+    if isinstance(r, Run):
+        info = r.info
+        return {"run_id": r.id, "created": info.created, "config": info.config
+                + (" (prior only)" if info.prior_only else ""),
+                "cutoff": info.cutoff or "", "seed": info.seed,
+                "observations": info.n_observations, "verdict": info.verdict,
+                "model_version": info.model_version, "latest": r.id == latest_id,
+                "problem": None}
+    config = r.field("config")
+    return {"run_id": r.id, "created": r.created,
+            "config": (config.get("name") if isinstance(config, dict) else None) or "?",
+            "cutoff": r.field("cutoff") or "", "seed": r.field("seed"),
+            "observations": r.field("n_observations"), "verdict": "broken",
+            "model_version": r.field("model_version"), "latest": False, "problem": r.reason}
+
+
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    runs = list_runs(default_runs_dir())
-    rows = [{"run_id": r.id, "created": r.manifest.get("created"),
-             "config": r.manifest.get("config", {}).get("name"),
-             "observations": r.manifest.get("n_observations"),
-             "cutoff": r.manifest.get("cutoff") or "", "verdict": r.manifest.get("verdict"),
-             "model_version": r.manifest.get("model_version")} for r in runs]
+    runs_dir = default_runs_dir()
+    scanned = scan_runs(runs_dir)
+    try:
+        latest_id: str | None = latest_run(runs_dir).id
+    except RunError:
+        latest_id = None
+    rows = [_list_row(r, latest_id) for r in scanned]
     if args.format == "json":
         print(json.dumps(rows, indent=1))
         return 0
     if not rows:
         print("no runs yet: run `gpt2030 infer`")
         return 0
-    cols = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    print("  ".join(c.ljust(widths[c]) for c in cols))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    cols = ["run_id", "created", "config", "cutoff", "seed", "observations", "verdict",
+            "model_version"]
+    shown = [{**r, "run_id": ("* " if r["latest"] else "  ") + r["run_id"],
+              **{c: "" if r[c] is None else r[c] for c in cols if c != "run_id"}}
+             for r in rows]
+    widths = {c: max(len(c) + (2 if c == "run_id" else 0), *(len(str(r[c])) for r in shown))
+              for c in cols}
+    print("  ".join(("  " + c if c == "run_id" else c).ljust(widths[c]) for c in cols))
+    for r in shown:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols).rstrip())
+    broken = [r for r in rows if r["problem"]]
+    for r in broken:
+        print(f"broken {r['run_id']}: {r['problem']}")
+    if broken:
+        print("fix a broken run with `gpt2030 infer --force` (with the run's options) or "
+              "`gpt2030 runs remove RUN_ID`")
+    print("* the latest run, used when a command names none" if latest_id else
+          "no run of the default config with all observations yet: `gpt2030 infer`")
     return 0
 
 
-def load(run_id: str | None):
-    """A stored run, with a refusal the CLI reports in one line."""
-    try:
-        return load_run(default_runs_dir(), run_id)
-    except RunError as err:
-        raise CommandError(str(err)) from None
+def cmd_runs_remove(args: argparse.Namespace) -> int:
+    path = remove_run(default_runs_dir(), args.run_id)
+    print(f"removed {path}")
+    return 0
+
+
+def header(run: Run, default: bool) -> str:
+    """The one line naming a run: config, cutoff, seed, observations, verdict."""
+    return run.info.header() + (" (the latest run)" if default else "")
+
+
+def load(run_id: str | None, machine_output: bool = True) -> Run:
+    """A stored run, checked, with its header line printed.
+
+    The header goes to stderr when stdout carries machine-readable output (JSON, CSV, a
+    path), else to stdout. Refusals (no such run, a broken run) raise :class:`RunError`,
+    which the CLI reports in one line.
+    """
+    run = load_run(default_runs_dir(), run_id)
+    print(header(run, default=run_id is None), file=sys.stderr if machine_output else sys.stdout)
+    return run
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    run = load(args.run)
+    run = load(args.run, machine_output=args.format == "json")
     try:
         table = forecast_table(run.datatree(), args.year, args.quantity)
     except (KeyError, ValueError) as err:
@@ -155,7 +228,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         print(json.dumps({"run_id": run.id, "year": args.year, "verdict":
                           run.manifest.get("verdict"), "quantities": table}, indent=1))
         return 0
-    print(f"run {run.id}  year {args.year}  verdict {run.manifest.get('verdict')}")
+    print(f"year {args.year}")
     print(f"{'quantity':<26}{'median':>11}{'5%':>11}{'25%':>11}{'75%':>11}{'95%':>11}  unit")
     for key, row in table.items():
         cells = "".join(f"{row[c]:>11.3g}" for c in ("median", "q05", "q25", "q75", "q95"))

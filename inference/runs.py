@@ -1,9 +1,18 @@
 """The run store: ``runs/<run-id>/`` holds ``run.nc`` (the DataTree) and ``manifest.json``.
 
 A run is written into a hidden temporary folder and renamed into place only when complete,
-so an interrupted ``infer`` never leaves a run that looks finished. A run explains itself:
-the observations it was fitted to are a group of its DataTree, and its manifest names the
-configuration, seed, model and package versions, timings and diagnostics verdict.
+so an interrupted ``infer`` never leaves a run that looks finished; the next ``infer`` removes
+such a folder once it is an hour old. A run explains itself: the observations it was fitted
+to are a group of its DataTree, and its manifest names the configuration, seed, model and
+package versions, timings and diagnostics verdict.
+
+Runs are checked when listed or loaded (:func:`check_run`): a manifest that does not parse or
+lacks a field, or a ``run.nc`` that does not open or lacks a group, makes a
+:class:`BrokenRun`, which is listed with its reason, never reused and never read.
+
+"The latest run", which every reading command uses when no run is named, is the latest run
+of the ``default`` configuration fitted to all observations (no cutoff, not prior-only) by
+this model version (:func:`latest_run`): backtest and variant fits never become it.
 """
 
 from __future__ import annotations
@@ -11,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -30,8 +41,69 @@ MANIFEST = "manifest.json"
 PACKAGES = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
 
 
+#: The configuration whose runs are "the latest run" when none is named.
+DEFAULT_CONFIG = "default"
+#: A hidden ``.tmp-*`` folder this old was left by an interrupted ``infer`` (saving a run
+#: takes seconds), and the next ``infer`` removes it.
+STALE_TMP_SECONDS = 3600.0
+RUN_ID_PATTERN = re.compile(r"^r\d{8}T\d{6}-[0-9a-f]{12}$")
+#: Manifest fields every run has, with their types (``None`` allowed where listed).
+MANIFEST_FIELDS: dict[str, tuple[type, ...]] = {
+    "run_id": (str,), "key": (str,), "created": (str,), "model_version": (str,),
+    "observation_hash": (str,), "n_observations": (int,), "config": (dict,),
+    "sampler": (dict,), "seed": (int,), "cutoff": (str, type(None)), "prior_only": (bool,),
+    "timings": (dict,), "verdict": (str,),
+}
+#: Groups ``run.nc`` holds: always, and unless the run is prior-only.
+GROUPS_ALWAYS = ("prior", "prior_predictive", "observations")
+GROUPS_POSTERIOR = ("posterior", "posterior_predictive", "log_likelihood", "sample_stats")
+
+
+def remedy(run_id: str) -> str:
+    """What to do about a broken run, in the words every command uses."""
+    return (f"fit it again with `gpt2030 infer --force` (with the run's options), or remove it "
+            f"with `gpt2030 runs remove {run_id}`")
+
+
 class RunError(LookupError):
     """A run that does not exist, is incomplete, or cannot be read by this version."""
+
+
+class BrokenRunError(RunError):
+    """A stored run that fails its checks (see :func:`check_run`)."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"run {run_id} is broken: {reason}; {remedy(run_id)}")
+        self.run_id = run_id
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What tells runs apart, typed, from a checked manifest."""
+
+    run_id: str
+    created: str
+    config: str
+    cutoff: str | None
+    seed: int
+    n_observations: int
+    prior_only: bool
+    verdict: str
+    model_version: str
+
+    @property
+    def is_default(self) -> bool:
+        """A candidate for "the latest run": default config, all observations, a posterior."""
+        return (self.config == DEFAULT_CONFIG and self.cutoff is None and not self.prior_only
+                and self.model_version == MODEL_VERSION)
+
+    def header(self) -> str:
+        """The one line every command that reads a run prints."""
+        kind = " (prior only)" if self.prior_only else ""
+        return (f"run {self.run_id}: config {self.config}{kind}, cutoff "
+                f"{self.cutoff or 'none'}, seed {self.seed}, {self.n_observations} "
+                f"observations, verdict {self.verdict}")
 
 
 @dataclass(frozen=True)
@@ -45,13 +117,77 @@ class Run:
     def id(self) -> str:
         return self.manifest["run_id"]
 
+    @property
+    def info(self) -> RunInfo:
+        m = self.manifest
+        return RunInfo(run_id=m["run_id"], created=m["created"],
+                       config=str(m["config"].get("name", "?")), cutoff=m["cutoff"],
+                       seed=m["seed"], n_observations=m["n_observations"],
+                       prior_only=bool(m["prior_only"]), verdict=m["verdict"],
+                       model_version=m["model_version"])
+
     def datatree(self) -> xr.DataTree:
-        """The run's DataTree, read eagerly (the file is not kept open)."""
-        return xr.load_datatree(self.path / RUN_FILE)
+        """The run's DataTree, read eagerly (the file is not kept open).
+
+        Raises
+        ------
+        BrokenRunError
+            When the file cannot be read (damaged after it was checked).
+        """
+        try:
+            return xr.load_datatree(self.path / RUN_FILE)
+        except (OSError, ValueError, KeyError, RuntimeError) as err:
+            raise BrokenRunError(self.id, f"{RUN_FILE} cannot be read ({_first_line(err)})"
+                                 ) from None
 
     def observations(self) -> pd.DataFrame:
         """The ledger rows the run was fitted to, with each row's role in the model."""
         return observations_from_datatree(self.datatree())
+
+
+@dataclass(frozen=True)
+class BrokenRun:
+    """A run folder that fails its checks: listed with the reason, never reused or read."""
+
+    path: Path
+    reason: str
+    manifest: dict | None = None
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def created(self) -> str:
+        """From the manifest when it has one, else the time in the folder's name."""
+        if self.manifest and isinstance(self.manifest.get("created"), str):
+            return self.manifest["created"]
+        m = re.match(r"^r(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})-", self.path.name)
+        if m:
+            return f"{m[1]}-{m[2]}-{m[3]}T{m[4]}:{m[5]}:{m[6]}+00:00"
+        return datetime.fromtimestamp(self.path.stat().st_mtime, UTC).isoformat(
+            timespec="seconds")
+
+    def field(self, name: str) -> object:
+        return (self.manifest or {}).get(name)
+
+    @property
+    def may_be_default(self) -> bool:
+        """Could it be a default run? (unknown when the manifest is unreadable)"""
+        if not self.manifest:
+            return True
+        config = self.manifest.get("config")
+        name = config.get("name") if isinstance(config, dict) else None
+        return (name in (None, DEFAULT_CONFIG) and not self.manifest.get("cutoff")
+                and not self.manifest.get("prior_only"))
+
+    def error(self) -> BrokenRunError:
+        return BrokenRunError(self.id, self.reason)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:200]
 
 
 def default_runs_dir(home: Path | None = None) -> Path:
@@ -138,41 +274,138 @@ def _read_manifest(path: Path) -> dict | None:
         return None
 
 
-def list_runs(runs_dir: Path) -> list[Run]:
-    """Complete runs, oldest first (any model version; see :func:`load_run`)."""
+def check_manifest(manifest: object, folder: str) -> str | None:
+    """What is wrong with a parsed manifest, or None."""
+    if not isinstance(manifest, dict):
+        return f"{MANIFEST} is not a JSON object"
+    for name, types in MANIFEST_FIELDS.items():
+        if name not in manifest:
+            return f"{MANIFEST} has no {name!r}"
+        value = manifest[name]
+        if not isinstance(value, types) or (int in types and isinstance(value, bool)):
+            return f"{MANIFEST}: {name!r} is {type(value).__name__}, not {types[0].__name__}"
+    if manifest["run_id"] != folder:
+        return f"{MANIFEST} names run {manifest['run_id']!r}, not its folder {folder!r}"
+    if not isinstance(manifest["config"].get("name"), str):
+        return f"{MANIFEST}: the config has no name"
+    try:
+        datetime.fromisoformat(manifest["created"])
+    except ValueError:
+        return f"{MANIFEST}: created {manifest['created']!r} is not a time"
+    return None
+
+
+def check_run(path: Path) -> Run | BrokenRun:
+    """A run folder, checked: the manifest parses and has its fields, ``run.nc`` opens and
+    holds its groups. Returns the :class:`Run`, or a :class:`BrokenRun` with the reason."""
+    if not (path / MANIFEST).is_file():
+        return BrokenRun(path, f"{MANIFEST} is missing")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        return BrokenRun(path, f"{MANIFEST} cannot be read ({_first_line(err)})")
+    except json.JSONDecodeError:
+        return BrokenRun(path, f"{MANIFEST} is not valid JSON (truncated?)")
+    reason = check_manifest(manifest, path.name)
+    if reason:
+        return BrokenRun(path, reason, manifest if isinstance(manifest, dict) else None)
+    nc = path / RUN_FILE
+    if not nc.is_file():
+        return BrokenRun(path, f"{RUN_FILE} is missing", manifest)
+    try:
+        with xr.open_datatree(nc) as dt:
+            groups = set(dt.children)
+    except Exception as err:  # any failure to open means a damaged file
+        return BrokenRun(path, f"{RUN_FILE} does not open (truncated or damaged: "
+                         f"{_first_line(err)})", manifest)
+    wanted = GROUPS_ALWAYS + (() if manifest["prior_only"] else GROUPS_POSTERIOR)
+    missing = [g for g in wanted if g not in groups]
+    if missing:
+        return BrokenRun(path, f"{RUN_FILE} lacks the group(s) {', '.join(missing)}", manifest)
+    return Run(path, manifest)
+
+
+def _run_folders(runs_dir: Path) -> list[Path]:
     if not runs_dir.is_dir():
         return []
+    return sorted(p for p in runs_dir.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name != "backtests")
+
+
+def scan_runs(runs_dir: Path) -> list[Run | BrokenRun]:
+    """Every run folder, checked, oldest first (broken ones included)."""
+    found = [check_run(p) for p in _run_folders(runs_dir)]
+    return sorted(found, key=lambda r: (r.manifest.get("created", "") if isinstance(r, Run)
+                                        else r.created, r.id))
+
+
+def list_runs(runs_dir: Path) -> list[Run]:
+    """Runs that look complete (a manifest that parses, a ``run.nc``), oldest first, any
+    model version: a quick listing. :func:`scan_runs` checks each run in full, and every
+    function that picks a run to read or reuse (:func:`load_run`, :func:`latest_run`,
+    :func:`find_run`) uses it."""
     found = []
-    for path in sorted(runs_dir.iterdir()):
-        if path.name.startswith(".") or not (path / RUN_FILE).is_file():
+    for path in _run_folders(runs_dir):
+        if not (path / RUN_FILE).is_file():
             continue
         manifest = _read_manifest(path)
-        if manifest is not None:
+        if isinstance(manifest, dict) and isinstance(manifest.get("run_id"), str):
             found.append(Run(path, manifest))
-    return sorted(found, key=lambda r: r.manifest.get("created", ""))
+    return sorted(found, key=lambda r: str(r.manifest.get("created", "")))
+
+
+def latest_run(runs_dir: Path) -> Run:
+    """The latest run of the default config, all observations, no cutoff, not prior-only.
+
+    Raises
+    ------
+    BrokenRunError
+        When a broken run that may be such a run is newer than the latest good one: it may be
+        the one meant, so it is named rather than passed over.
+    RunError
+        When there is no such run.
+    """
+    scanned = scan_runs(runs_dir)
+    good = [r for r in scanned if isinstance(r, Run) and r.info.is_default]
+    newest = good[-1] if good else None
+    after = newest.manifest["created"] if newest else ""
+    for r in reversed(scanned):
+        if isinstance(r, BrokenRun) and r.may_be_default and r.created > after:
+            raise r.error()
+    if newest is None:
+        others = len(scanned)
+        hint = (f" ({others} other run(s): name one, see `gpt2030 runs list`)" if others
+                else "")
+        raise RunError(f"no run of the default config with all observations in {runs_dir}"
+                       f"{hint}: run `gpt2030 infer`")
+    return newest
 
 
 def load_run(runs_dir: Path, run_id: str | None = None) -> Run:
-    """A stored run by id (or unique prefix), or the latest; refuses another model version.
+    """A stored run by id (or unique prefix), or the latest (:func:`latest_run`).
 
     Raises
     ------
     RunError
-        No such run, an ambiguous prefix, or a run saved by another model version.
+        No such run, an ambiguous prefix, or a run saved by another model version;
+        :class:`BrokenRunError` for a run that fails its checks.
     """
-    runs = list_runs(runs_dir)
-    if not runs:
-        raise RunError(f"no runs in {runs_dir}: run `gpt2030 infer` first")
     if run_id is None or run_id == "latest":
-        run = runs[-1]
+        run = latest_run(runs_dir)
     else:
-        matches = [r for r in runs if r.id == run_id] or [r for r in runs
-                                                         if r.id.startswith(run_id)]
+        scanned = scan_runs(runs_dir)
+        if not scanned:
+            raise RunError(f"no runs in {runs_dir}: run `gpt2030 infer` first")
+        matches = [r for r in scanned if r.id == run_id] or [r for r in scanned
+                                                            if r.id.startswith(run_id)]
         if not matches:
-            raise RunError(f"no run {run_id!r} in {runs_dir}")
+            raise RunError(f"no run {run_id!r} in {runs_dir} (`gpt2030 runs list`)")
         if len(matches) > 1:
             raise RunError(f"{run_id!r} matches {len(matches)} runs; give more of the id")
-        run = matches[0]
+        (found,) = matches
+        if isinstance(found, BrokenRun):
+            raise found.error()
+        run = found
     stored = run.manifest.get("model_version")
     if stored != MODEL_VERSION:
         raise RunError(
@@ -183,8 +416,78 @@ def load_run(runs_dir: Path, run_id: str | None = None) -> Run:
 
 
 def find_run(runs_dir: Path, key: str) -> Run | None:
-    """The latest complete run of this model version with the given key, if any."""
-    for run in reversed(list_runs(runs_dir)):
-        if run.manifest.get("key") == key and run.manifest.get("model_version") == MODEL_VERSION:
+    """The latest complete run of this model version with the given key, if any.
+
+    Broken runs are never returned: ``infer`` fits them again.
+    """
+    for run in reversed(scan_runs(runs_dir)):
+        if isinstance(run, Run) and run.manifest.get("key") == key and \
+                run.manifest.get("model_version") == MODEL_VERSION:
             return run
     return None
+
+
+def broken_runs_with_key(runs_dir: Path, key: str) -> list[BrokenRun]:
+    """Broken runs whose manifest names this key (what ``infer`` is about to fit again)."""
+    return [r for r in scan_runs(runs_dir)
+            if isinstance(r, BrokenRun) and r.field("key") == key]
+
+
+#: What a run folder may hold, all written by gpt2030: ``runs remove`` deletes these only.
+_RUN_FILES = (MANIFEST, RUN_FILE, "export.csv", "export.nc")
+_RUN_FOLDERS = ("diagnostics",)
+
+
+def remove_run(runs_dir: Path, run_id: str) -> Path:
+    """Delete one stored run folder (exact id), and only what gpt2030 wrote into it.
+
+    Raises
+    ------
+    RunError
+        No run folder of that name, or one holding files gpt2030 did not write (listed;
+        nothing is deleted then).
+    """
+    path = runs_dir / run_id
+    if "/" in run_id or run_id.startswith(".") or not path.is_dir() or \
+            path.name == "backtests":
+        raise RunError(f"no run {run_id!r} in {runs_dir} (give the whole id, "
+                       "see `gpt2030 runs list`)")
+
+    def ours(p: Path) -> bool:
+        if p.is_file() and (p.name in _RUN_FILES or (p.name.startswith(".manifest-")
+                                                     and p.name.endswith(".tmp"))):
+            return True
+        return p.is_dir() and p.name in _RUN_FOLDERS and all(
+            q.is_file() and q.suffix in (".png", ".tmp", ".json") for q in p.iterdir())
+
+    foreign = sorted(p.name for p in path.iterdir() if not ours(p))
+    if foreign:
+        raise RunError(f"{path} holds files gpt2030 did not write ({', '.join(foreign)}): "
+                       "move them out first; nothing was removed")
+    for p in path.iterdir():
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    path.rmdir()
+    return path
+
+
+def clean_stale_tmp(runs_dir: Path, max_age: float = STALE_TMP_SECONDS,
+                    now: float | None = None) -> list[Path]:
+    """Remove ``.tmp-r*`` folders an interrupted ``save_run`` left, once ``max_age`` old."""
+    if not runs_dir.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for p in runs_dir.iterdir():
+        if not (p.is_dir() and p.name.startswith(".tmp-r")):
+            continue
+        try:
+            age = now - p.stat().st_mtime
+        except OSError:
+            continue
+        if age > max_age:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed

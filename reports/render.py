@@ -12,7 +12,6 @@ import base64
 import html
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,32 +305,46 @@ def to_markdown(doc: Document) -> str:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def write_document(doc: Document, out_dir: Path) -> Path:
-    """Write ``report.html``, ``report.md`` and the figures into ``out_dir``, atomically.
+class OutputFolderError(ValueError):
+    """An output folder the report must not be written into (nothing was written)."""
 
-    Everything goes into a temporary folder beside ``out_dir``, which then replaces it in
-    one rename: a reader sees the old report or the new one, never half of one.
-    Returns the path of ``report.html``.
+
+def is_home(folder: Path) -> bool:
+    """Whether ``folder`` is a gpt2030 home: it holds ``observations/ledger.csv`` or ``runs/``."""
+    return (folder / "observations" / "ledger.csv").exists() or (folder / "runs").is_dir()
+
+
+def write_document(doc: Document, out_dir: Path) -> Path:
+    """Write ``report.html``, ``report.md`` and the figures into ``out_dir``.
+
+    The folder is created if needed and never removed or replaced: only the files the
+    report owns (``report.html``, ``report.md``, its figure files) are written, each
+    atomically (a reader sees the old file or the new one), figures first and the HTML
+    last. Anything else in the folder is left alone. Returns the path of ``report.html``.
+
+    Raises
+    ------
+    OutputFolderError
+        ``out_dir`` is a file (or a link to one), or a gpt2030 home folder, or one of the
+        files the report would write is a folder.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".tmp-{out_dir.name}-"))
-    try:
-        for fig in doc.figures():
-            _write_atomic(tmp / fig.filename, fig.png)
-        _write_atomic(tmp / "report.md", to_markdown(doc).encode("utf-8"))
-        _write_atomic(tmp / "report.html", to_html(doc).encode("utf-8"))
-        os.chmod(tmp, 0o755)
-        old = None
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".old-{out_dir.name}-"))
-            os.replace(out_dir, old / out_dir.name)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputFolderError(f"{out_dir} is a file, not a folder: give a folder for the "
+                                "report (it is created if missing)")
+    if out_dir.is_dir() and is_home(out_dir):
+        raise OutputFolderError(f"{out_dir} is a gpt2030 home (it holds the ledger or runs): "
+                                "give another folder for the report")
+    files = [(fig.filename, fig.png) for fig in doc.figures()]
+    files += [("report.md", to_markdown(doc).encode("utf-8")),
+              ("report.html", to_html(doc).encode("utf-8"))]
+    for name, _ in files:
+        if (out_dir / name).is_dir() or (out_dir / name).is_symlink():
+            raise OutputFolderError(f"{out_dir / name} is a folder or a link, not a report "
+                                    "file: nothing was written")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, data in files:
+        _write_atomic(out_dir / name, data)
     return out_dir / "report.html"
 
 

@@ -190,14 +190,18 @@ def test_observations_overlaid(small_dt: xr.DataTree) -> None:
     assert (pts["value"] > 1e18).all()  # FLOP, converted to base units
 
 
-def test_rewriting_replaces_the_folder_atomically(tmp_path: Path) -> None:
+def test_rewriting_replaces_only_the_reports_own_files(tmp_path: Path) -> None:
+    # Issue #9: the folder is never removed or replaced; a user's file in it survives.
     doc = Document("t", "s", [Section("a", "A", [Table(["x"], [["1"]])])])
     out = tmp_path / "r"
     write_document(doc, out)
-    (out / "stale.png").write_bytes(b"old")
+    (out / "mine.png").write_bytes(b"the user's")
+    (out / "report.html").write_bytes(b"old")
     write_document(doc, out)
-    assert not (out / "stale.png").exists()
+    assert (out / "mine.png").read_bytes() == b"the user's"
+    assert (out / "report.html").read_bytes() != b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no temp folders left
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
 def test_previous_run_same_config_created_before(runs_copy: Path) -> None:

@@ -140,14 +140,14 @@ PLAUSIBLE: dict[tuple[str, str], Plausible] = {
     ("human_speed", "speed"): Plausible(
         0.05, 100.0, "Korba 2016 / Brysbaert 2019: speech ~150 wpm, reading ~240 wpm, inner "
         "speech ~4,000 wpm at most (~90 tokens/s)"),
-    ("benchmark_score", "share"): Plausible(0.0, 1.0, "a score is a fraction of items"),
-    ("benchmark_score", "percentile"): Plausible(0.0, 100.0, "a percentile"),
+    ("benchmark_score", "share"): Plausible(0.0, 1.0, "a score is the fraction of items solved"),
+    ("benchmark_score", "percentile"): Plausible(0.0, 100.0, "a percentile of human competitors"),
     ("benchmark_score", "rating"): Plausible(
         0.0, 5000.0, "Codeforces ratings: the top human rating is ~4,000 Elo"),
     ("data_stock", "tokens"): Plausible(
         1e9, 1e18, "Villalobos et al. 2022/2024: all text, public and private, ~1e15-1e17"),
     ("data_stock", "calendar"): Plausible(1950.0, 2200.0, "judgement: a year this century"),
-    ("data_stock", "share"): Plausible(0.0, 1.0, "a fraction"),
+    ("data_stock", "share"): Plausible(0.0, 1.0, "a fraction of a stock"),
     ("data_stock", "growth"): Plausible(
         0.1, 100.0, "judgement: data stocks grow ~1.1x/year, datasets ~3x/year (Epoch AI)"),
     ("data_stock", "memory"): Plausible(
@@ -190,7 +190,7 @@ PLAUSIBLE: dict[tuple[str, str], Plausible] = {
         1.0, 1e11, "judgement: a chip draws ~1e3 W, the largest data centres ~1e9 W"),
     ("capability_forecast", "calendar"): Plausible(
         2000.0, 2200.0, "judgement: forecasts of years from now on"),
-    ("capability_forecast", "share"): Plausible(0.0, 1.0, "a probability or a score"),
+    ("capability_forecast", "share"): Plausible(0.0, 1.0, "a probability or a score, 0 to 1"),
 }
 
 

@@ -11,12 +11,14 @@ from gpt2030.cli import CommandError
 from gpt2030.inference.forecast import HEADLINES, forecast_table
 from gpt2030.inference.runs import (
     BrokenRun,
+    BrokenRunError,
     Run,
     RunError,
     broken_runs_with_key,
     default_runs_dir,
     latest_run,
     load_run,
+    remedy,
     remove_run,
     scan_runs,
 )
@@ -163,10 +165,16 @@ def _list_row(r: Run | BrokenRun, latest_id: str | None) -> dict:
 def cmd_runs_list(args: argparse.Namespace) -> int:
     runs_dir = default_runs_dir()
     scanned = scan_runs(runs_dir)
+    latest_id: str | None = None
+    latest_note = "no run of the default config with all observations yet: `gpt2030 infer`"
     try:
-        latest_id: str | None = latest_run(runs_dir).id
+        latest_id = latest_run(runs_dir).id
+        latest_note = "* the latest run, used when a command names none"
+    except BrokenRunError as err:
+        latest_note = (f"the latest default run, {err.run_id}, is broken: commands that name "
+                       "no run refuse until it is fitted again or removed")
     except RunError:
-        latest_id = None
+        pass
     rows = [_list_row(r, latest_id) for r in scanned]
     if args.format == "json":
         print(json.dumps(rows, indent=1))
@@ -184,14 +192,10 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     print("  ".join(("  " + c if c == "run_id" else c).ljust(widths[c]) for c in cols))
     for r in shown:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in cols).rstrip())
-    broken = [r for r in rows if r["problem"]]
-    for r in broken:
-        print(f"broken {r['run_id']}: {r['problem']}")
-    if broken:
-        print("fix a broken run with `gpt2030 infer --force` (with the run's options) or "
-              "`gpt2030 runs remove RUN_ID`")
-    print("* the latest run, used when a command names none" if latest_id else
-          "no run of the default config with all observations yet: `gpt2030 infer`")
+    for r in scanned:
+        if isinstance(r, BrokenRun):
+            print(f"broken {r.id}: {r.reason}; {remedy(r.id, r.manifest)}")
+    print(latest_note)
     return 0
 
 

@@ -59,10 +59,31 @@ GROUPS_ALWAYS = ("prior", "prior_predictive", "observations")
 GROUPS_POSTERIOR = ("posterior", "posterior_predictive", "log_likelihood", "sample_stats")
 
 
-def remedy(run_id: str) -> str:
+def refit_command(manifest: dict | None) -> str:
+    """The ``gpt2030 infer --force ...`` that computes the run a manifest describes."""
+    parts = ["gpt2030 infer --force"]
+    m = manifest or {}
+    config = m.get("config")
+    if isinstance(config, dict) and isinstance(config.get("name"), str) and \
+            config["name"] != DEFAULT_CONFIG:
+        parts.append(f"--config {config['name']}")
+    if isinstance(m.get("cutoff"), str):
+        parts.append(f"--cutoff {m['cutoff']}")
+    if m.get("prior_only") is True:
+        parts.append("--prior-only")
+    sampler = m.get("sampler")
+    if isinstance(sampler, dict):
+        parts += [f"--{k} {sampler[k]}" for k in ("draws", "tune", "chains", "sampler")
+                  if isinstance(sampler.get(k), int | str)]
+    if isinstance(m.get("seed"), int):
+        parts.append(f"--seed {m['seed']}")
+    return " ".join(parts)
+
+
+def remedy(run_id: str, manifest: dict | None = None) -> str:
     """What to do about a broken run, in the words every command uses."""
-    return (f"fit it again with `gpt2030 infer --force` (with the run's options), or remove it "
-            f"with `gpt2030 runs remove {run_id}`")
+    return (f"fit it again with `{refit_command(manifest)}`, or remove it with "
+            f"`gpt2030 runs remove {run_id}`")
 
 
 class RunError(LookupError):
@@ -72,8 +93,8 @@ class RunError(LookupError):
 class BrokenRunError(RunError):
     """A stored run that fails its checks (see :func:`check_run`)."""
 
-    def __init__(self, run_id: str, reason: str) -> None:
-        super().__init__(f"run {run_id} is broken: {reason}; {remedy(run_id)}")
+    def __init__(self, run_id: str, reason: str, manifest: dict | None = None) -> None:
+        super().__init__(f"run {run_id} is broken: {reason}; {remedy(run_id, manifest)}")
         self.run_id = run_id
         self.reason = reason
 
@@ -137,8 +158,8 @@ class Run:
         try:
             return xr.load_datatree(self.path / RUN_FILE)
         except (OSError, ValueError, KeyError, RuntimeError) as err:
-            raise BrokenRunError(self.id, f"{RUN_FILE} cannot be read ({_first_line(err)})"
-                                 ) from None
+            raise BrokenRunError(self.id, f"{RUN_FILE} cannot be read ({_first_line(err)})",
+                                 self.manifest) from None
 
     def observations(self) -> pd.DataFrame:
         """The ledger rows the run was fitted to, with each row's role in the model."""
@@ -182,7 +203,7 @@ class BrokenRun:
                 and not self.manifest.get("prior_only"))
 
     def error(self) -> BrokenRunError:
-        return BrokenRunError(self.id, self.reason)
+        return BrokenRunError(self.id, self.reason, self.manifest)
 
 
 def _first_line(err: BaseException) -> str:

@@ -37,6 +37,16 @@ import xarray as xr
 
 from gpt2030.inference import scoring
 from gpt2030.inference.infer import InferRequest, infer, select_rows
+from gpt2030.inference.results import (
+    Comparison,
+    CutoffResult,
+    EssayResult,
+    KindResult,
+    ModelOnly,
+    PairedDifference,
+    PitTest,
+    Scores,
+)
 from gpt2030.inference.sampling import SamplerConfig
 from gpt2030.models import build_model, get_config
 from gpt2030.models.evidence import Evidence, prepare_evidence
@@ -326,58 +336,40 @@ def _frontier_ids(table: pd.DataFrame) -> set[str]:
     return out
 
 
-def _group(rows: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        out[r["kind"]].append(r)
-    return out
+def _comparison(rows: list[dict]) -> Comparison:
+    """gpt2030 against the naive baseline on ``rows`` (each scored by both)."""
+    return Comparison(
+        len(rows), *(Scores.from_dict(scoring.aggregate([r[m] for r in rows])) for m in METHODS),
+        PairedDifference.from_dict(scoring.paired_difference(
+            [r["gpt2030"]["crps"] for r in rows], [r["naive"]["crps"] for r in rows])))
 
 
-def _summary(rows: list[dict], ids: list[str] | None = None) -> dict:
-    sel = [r for r in rows if ids is None or r["id"] in ids]
-    out = {m: scoring.aggregate([r[m] for r in sel]) for m in METHODS}
-    out["crps_diff"] = scoring.paired_difference([r["gpt2030"]["crps"] for r in sel],
-                                                 [r["naive"]["crps"] for r in sel])
-    return out
+def score_rows(heldout: pd.DataFrame, model_draws: dict[str, np.ndarray],
+               naive_draws: dict[str, np.ndarray], naive_used: dict[str, str],
+               points: dict[str, float], rng: np.random.Generator
+               ) -> tuple[list[dict], list[dict]]:
+    """Score every held-out row: those the naive baseline also forecasts, and the others.
 
+    Parameters
+    ----------
+    heldout : pandas.DataFrame
+        The held-out rows (:func:`heldout_rows`' table, ``heldout`` true).
+    model_draws, naive_draws : dict
+        Predictive draws by row id (the naive baseline may lack some rows).
+    naive_used : dict
+        Which naive fit made each row's draws.
+    points : dict
+        The essay's point forecasts by row id.
+    rng : numpy.random.Generator
+        Breaks PIT ties.
 
-def backtest_cutoff(ledger: Ledger, runs_dir, cutoff: str, config_name: str = "default",
-                    sampler: SamplerConfig = DEFAULT_SAMPLER, seed: int = 2030,
-                    force: bool = False, progressbar: bool = False) -> dict:
-    """Fit at ``cutoff`` and score every later row the model has a term for.
-
-    Returns the contract dict: ``cutoff``, ``run_id``, ``n_train``, ``n_heldout``,
-    ``overall``, ``by_kind``, ``essay``, plus ``rows`` (every held-out row's scores),
-    ``pit`` (the model's PIT values), ``new_levels`` and ``timings``.
+    Returns
+    -------
+    tuple of list of dict
+        The rows scored by both forecasters, and the rows scored by gpt2030 only; each
+        ``{id, kind, series, t, y, new_level, gpt2030}`` plus ``essay``, ``naive`` and
+        ``naive_fit`` where they apply.
     """
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    rows = ledger.rows()
-    request = InferRequest(config=config_name, sampler=sampler, seed=seed, cutoff=cutoff)
-    run, reused = infer(ledger, runs_dir, request, force=force, progressbar=progressbar)
-    timings["fit"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    frame, ev, table, train_ids = heldout_rows(rows, cutoff, config_name)
-    heldout = table[table["heldout"]]
-    n_train_terms = int(table["train"].sum())
-    result: dict = {"cutoff": cutoff, "run_id": run.id, "config": config_name,
-                    "run_reused": reused, "verdict": run.manifest.get("verdict"),
-                    "n_train": len(train_ids), "n_train_conditioning": n_train_terms,
-                    "n_heldout": len(heldout)}
-    if heldout.empty:
-        result.update(overall={}, by_kind={}, essay={}, rows=[], pit=[], new_levels={},
-                      timings=timings)
-        return result
-    dt = run.datatree()
-    model_draws, new_levels = model_predictive(dt, frame, config_name, heldout, seed)
-    timings["predictive"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    n_draws = len(next(iter(model_draws.values())))
-    naive_draws, naive_used = naive_predictions(table, heldout, n_draws, seed)
-    points = essay_points(heldout, ev)
-    rng = np.random.default_rng(seed)
     scored: list[dict] = []
     model_only: list[dict] = []
     for obs_id, row in heldout.iterrows():
@@ -393,59 +385,124 @@ def backtest_cutoff(ledger: Ledger, runs_dir, cutoff: str, config_name: str = "d
             scored.append(rec)
         else:
             model_only.append(rec)
-    by_kind: dict[str, dict] = {}
-    kinds = defaultdict(list)
+    return scored, model_only
+
+
+def by_kind(scored: list[dict]) -> dict[str, KindResult]:
+    """The comparison per kind of row, with the rows of levels seen before the cutoff apart."""
+    kinds: dict[str, list[dict]] = defaultdict(list)
     for rec in scored:
         kinds[rec["kind"]].append(rec)
+    out = {}
     for kind, recs in sorted(kinds.items()):
-        by_kind[kind] = {"n": len(recs), **_summary(recs),
-                         "n_new_level": sum(r["new_level"] for r in recs)}
-        if any(r["new_level"] for r in recs) and not all(r["new_level"] for r in recs):
-            seen = [r for r in recs if not r["new_level"]]
-            by_kind[kind]["seen_levels_only"] = {"n": len(seen), **_summary(seen)}
-    essay: dict[str, dict] = {}
-    frontier = _frontier_ids(table)
-    for key, sel, what in (
-        ("compute", [r for r in scored if "essay" in r and r["kind"] == "compute"],
-         "every held-out training-compute row dated after GPT-4 (March 2023) against the "
-         "essay's 2.1e25 (2023) to 1e28 (2030) line; the essay forecasts the frontier, so "
-         "smaller models count against it"),
-        ("compute_frontier", [r for r in scored if "essay" in r and r["kind"] == "compute"
-                              and r["id"] in frontier],
-         "held-out compute rows dated after GPT-4 that set a record (at or above every "
-         "earlier row)"),
-        ("speed_gpt4_2023", [r for r in scored if "essay" in r and r["kind"] == "speed"],
-         "gpt-4 API speed readings dated 2023 against the essay's 12 tokens/s (the essay "
-         "measured it in June 2023: a consistency check more than a forecast)"),
-    ):
+        seen = [r for r in recs if not r["new_level"]]
+        n_new = len(recs) - len(seen)
+        c = _comparison(recs)
+        out[kind] = KindResult(c.n, c.gpt2030, c.naive, c.crps_diff, n_new_level=n_new,
+                               seen_levels_only=_comparison(seen) if 0 < n_new < len(recs)
+                               else None)
+    return out
+
+
+#: The essay comparisons: key, which rows, and what they are.
+ESSAY_COMPARISONS = (
+    ("compute", "every held-out training-compute row dated after GPT-4 (March 2023) against "
+     "the essay's 2.1e25 (2023) to 1e28 (2030) line; the essay forecasts the frontier, so "
+     "smaller models count against it"),
+    ("compute_frontier", "held-out compute rows dated after GPT-4 that set a record (at or "
+     "above every earlier row)"),
+    ("speed_gpt4_2023", "gpt-4 API speed readings dated 2023 against the essay's 12 tokens/s "
+     "(the essay measured it in June 2023: a consistency check more than a forecast)"),
+)
+
+
+def essay_results(scored: list[dict], frontier: set[str]) -> dict[str, EssayResult]:
+    """The essay's point forecasts against both forecasters, on the rows each speaks to."""
+    with_essay = [r for r in scored if "essay" in r]
+    rows = {"compute": [r for r in with_essay if r["kind"] == "compute"],
+            "speed_gpt4_2023": [r for r in with_essay if r["kind"] == "speed"]}
+    rows["compute_frontier"] = [r for r in rows["compute"] if r["id"] in frontier]
+    out = {}
+    for key, what in ESSAY_COMPARISONS:
+        sel = rows[key]
         if sel:
-            essay[key] = {"n": len(sel), "what": what,
-                          "essay": {"crps": float(np.mean([r["essay"]["crps"] for r in sel])),
-                                    "abs_error_log10": float(np.mean(
-                                        [r["essay"]["abs_error"] for r in sel]))},
-                          **_summary(sel)}
-    result.update(
-        n_scored=len(scored),
-        overall=_summary(scored),
-        by_kind=by_kind,
-        essay=essay,
-        model_only={"n": len(model_only), "ids": [r["id"] for r in model_only],
-                    "gpt2030": scoring.aggregate([r["gpt2030"] for r in model_only])
-                    if model_only else None,
-                    "by_kind": {k: {"n": len(v), "gpt2030": scoring.aggregate(
-                        [r["gpt2030"] for r in v])} for k, v in sorted(
-                            _group(model_only).items())},
-                    "why": "no naive baseline: fewer than 2 rows of the term before the cutoff"},
-        pit_test={m: {"ks_pvalue": scoring.pit_uniformity_pvalue([r[m]["pit"] for r in scored]),
-                      "share_above_median": float(np.mean([r[m]["pit"] > 0.5 for r in scored]))}
-                  for m in METHODS},
-        pit=[r["gpt2030"]["pit"] for r in scored],
-        pit_naive=[r["naive"]["pit"] for r in scored],
-        new_levels=new_levels,
-        rows=scored + model_only,
-    )
+            c = _comparison(sel)
+            out[key] = EssayResult(
+                c.n, c.gpt2030, c.naive, c.crps_diff, what=what,
+                essay_crps=float(np.mean([r["essay"]["crps"] for r in sel])),
+                essay_abs_error_log10=float(np.mean([r["essay"]["abs_error"] for r in sel])))
+    return out
+
+
+def model_only_result(rows: list[dict]) -> ModelOnly:
+    """The rows without a naive baseline, scored for gpt2030 only."""
+    kinds: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        kinds[r["kind"]].append(r)
+    return ModelOnly(
+        len(rows), [r["id"] for r in rows],
+        Scores.from_dict(scoring.aggregate([r["gpt2030"] for r in rows])) if rows else None,
+        {k: (len(v), Scores.from_dict(scoring.aggregate([r["gpt2030"] for r in v])))
+         for k, v in sorted(kinds.items())},
+        "no naive baseline: fewer than 2 rows of the term before the cutoff")
+
+
+def backtest_cutoff(ledger: Ledger, runs_dir, cutoff: str, config_name: str = "default",
+                    sampler: SamplerConfig = DEFAULT_SAMPLER, seed: int = 2030,
+                    force: bool = False, progressbar: bool = False) -> dict:
+    """Fit at ``cutoff`` and score every later row the model has a term for.
+
+    Returns the contract dict (:meth:`CutoffResult.to_dict` of :func:`run_cutoff`):
+    ``cutoff``, ``run_id``, ``n_train``, ``n_heldout``, ``overall``, ``by_kind``, ``essay``,
+    plus ``rows`` (every held-out row's scores), ``pit`` (the model's PIT values),
+    ``new_levels`` and ``timings``.
+    """
+    return run_cutoff(ledger, runs_dir, cutoff, config_name, sampler, seed, force,
+                      progressbar).to_dict()
+
+
+def run_cutoff(ledger: Ledger, runs_dir, cutoff: str, config_name: str = "default",
+               sampler: SamplerConfig = DEFAULT_SAMPLER, seed: int = 2030,
+               force: bool = False, progressbar: bool = False) -> CutoffResult:
+    """:func:`backtest_cutoff` as a typed :class:`CutoffResult`."""
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    rows = ledger.rows()
+    request = InferRequest(config=config_name, sampler=sampler, seed=seed, cutoff=cutoff)
+    run, reused = infer(ledger, runs_dir, request, force=force, progressbar=progressbar)
+    timings["fit"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    frame, ev, table, train_ids = heldout_rows(rows, cutoff, config_name)
+    heldout = table[table["heldout"]]
+    result = CutoffResult(cutoff=cutoff, run_id=run.id, config=config_name, run_reused=reused,
+                          verdict=run.manifest.get("verdict"), n_train=len(train_ids),
+                          n_train_conditioning=int(table["train"].sum()),
+                          n_heldout=len(heldout), timings=timings)
+    if heldout.empty:
+        return result
+    model_draws, result.new_levels = model_predictive(run.datatree(), frame, config_name,
+                                                      heldout, seed)
+    timings["predictive"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    n_draws = len(next(iter(model_draws.values())))
+    naive_draws, naive_used = naive_predictions(table, heldout, n_draws, seed)
+    scored, model_only = score_rows(heldout, model_draws, naive_draws, naive_used,
+                                    essay_points(heldout, ev), np.random.default_rng(seed))
+    result.n_scored = len(scored)
+    result.overall = _comparison(scored)
+    result.by_kind = by_kind(scored)
+    result.essay = essay_results(scored, _frontier_ids(table))
+    result.model_only = model_only_result(model_only)
+    result.pit_test = {m: PitTest(scoring.pit_uniformity_pvalue([r[m]["pit"] for r in scored]),
+                                  float(np.mean([r[m]["pit"] > 0.5 for r in scored])))
+                       for m in METHODS}
+    result.pit = [r["gpt2030"]["pit"] for r in scored]
+    result.pit_naive = [r["naive"]["pit"] for r in scored]
+    result.rows = scored + model_only
     timings["scoring"] = time.perf_counter() - start
-    result["timings"] = {k: round(v, 2) for k, v in timings.items()}
+    result.timings = {k: round(v, 2) for k, v in timings.items()}
     return result
 
 
@@ -478,7 +535,7 @@ def compare_variants(ledger: Ledger, runs_dir, cutoff: str | None,
                      variants: tuple[str, ...] = VARIANTS,
                      sampler: SamplerConfig = DEFAULT_SAMPLER, seed: int = 2030,
                      force: bool = False, progressbar: bool = False,
-                     backtests: dict[str, dict] | None = None) -> dict:
+                     backtests: dict[str, CutoffResult | dict] | None = None) -> dict:
     """PSIS-LOO on the full ledger and (with a cutoff) backtest scores, per variant."""
     import arviz as az
 
@@ -521,14 +578,14 @@ def compare_variants(ledger: Ledger, runs_dir, cutoff: str | None,
     if cutoff:
         per_row: dict[str, dict[str, float]] = {}
         for name in variants:
-            res = (backtests or {}).get(name)
+            given = (backtests or {}).get(name)
+            res = CutoffResult.from_dict(given) if isinstance(given, dict) else given
             if res is None:
-                res = backtest_cutoff(ledger, runs_dir, cutoff, name, sampler, seed, force,
-                                      progressbar)
-            bt_rows[name] = {"run_id": res["run_id"], "n_scored": res.get("n_scored", 0),
-                             **(res.get("overall", {}).get("gpt2030") or {})}
-            per_row[name] = {r["id"]: r["gpt2030"]["crps"] for r in res.get("rows", [])
-                             if "naive" in r}
+                res = run_cutoff(ledger, runs_dir, cutoff, name, sampler, seed, force,
+                                 progressbar)
+            bt_rows[name] = {"run_id": res.run_id, "n_scored": res.n_scored or 0,
+                             **(res.overall.gpt2030.to_dict() if res.overall else {})}
+            per_row[name] = {r["id"]: r["gpt2030"]["crps"] for r in res.rows if "naive" in r}
         scored = [n for n in variants if bt_rows[n].get("crps") is not None]
         if scored:
             best = min(scored, key=lambda n: bt_rows[n]["crps"])

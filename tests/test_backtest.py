@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pymc as pm
@@ -13,6 +14,7 @@ import xarray as xr
 from common import SEED, SHIPPED_LEDGER
 
 from gpt2030.inference import backtest as bt
+from gpt2030.inference.results import BacktestResult, CutoffResult, json_safe
 from gpt2030.models import build_model, get_config
 from gpt2030.observations import Ledger, observation_frame
 from gpt2030.observations.schema import parse_date
@@ -104,6 +106,50 @@ def test_transplant_keeps_known_levels_and_draws_new_ones(rows):
     for name, dim in bt.LEVEL_VECTORS.items():
         assert list(map(str, post[name][dim].values)) == \
             [str(x) for x in full_model.coords[dim]]
+
+
+CUTOFF_KEYS = ["cutoff", "run_id", "config", "run_reused", "verdict", "n_train",
+               "n_train_conditioning", "n_heldout", "n_scored", "overall", "by_kind", "essay",
+               "model_only", "pit_test", "pit", "pit_naive", "new_levels", "rows", "timings"]
+
+
+def test_cutoff_result_keeps_the_json_contract_and_round_trips(monkeypatch, tmp_path):
+    """A whole cutoff without sampling: the fit and the model's draws are stand-ins."""
+    run = SimpleNamespace(id="r-stand-in", manifest={"verdict": "pass"}, datatree=lambda: None)
+    monkeypatch.setattr(bt, "infer", lambda *args, **kwargs: (run, True))
+
+    def predictive(dt, frame, config_name, heldout, seed, **kwargs):
+        rng = np.random.default_rng(seed)
+        return ({i: r["y"] + rng.normal(0.2, 0.3, 300) for i, r in heldout.iterrows()},
+                {"speed_alias_level": ["new-alias"]})
+
+    monkeypatch.setattr(bt, "model_predictive", predictive)
+    doc = bt.backtest_cutoff(Ledger(SHIPPED_LEDGER), tmp_path, CUTOFF, seed=SEED)
+    assert list(doc) == CUTOFF_KEYS
+    assert doc["run_id"] == "r-stand-in" and doc["n_heldout"] == len(doc["rows"]) > 0
+    assert doc["n_scored"] == len(doc["pit"]) == sum(k["n"] for k in doc["by_kind"].values())
+    assert doc["n_scored"] + doc["model_only"]["n"] == doc["n_heldout"]
+    assert set(doc["overall"]) == {"gpt2030", "naive", "crps_diff"}
+    # predictive draws centred 0.2 above every observed value: PIT well below one half
+    assert doc["overall"]["gpt2030"]["pit_mean"] < 0.4
+    assert doc["pit_test"]["gpt2030"]["share_above_median"] < 0.4
+    for kind in doc["by_kind"].values():
+        assert {"n", "gpt2030", "naive", "crps_diff", "n_new_level"} <= set(kind)
+    stored = json.loads(json.dumps(json_safe(doc)))
+    assert CutoffResult.from_dict(stored).to_dict() == stored
+    whole = {"name": "x", "config": "default", "created": "now", "sampler": {"draws": 1},
+             "seed": SEED, "cutoffs": [stored], "variants": None, "seconds": 1.0}
+    path = BacktestResult.from_dict(whole).save(tmp_path / "x.json")
+    assert json.loads(path.read_text()) == whole
+    assert BacktestResult.load(path).cutoffs[0].by_kind.keys() == doc["by_kind"].keys()
+
+
+def test_an_empty_cutoff_keeps_its_shorter_key_set():
+    doc = {"cutoff": CUTOFF, "run_id": "r", "config": "default", "run_reused": False,
+           "verdict": "pass", "n_train": 3, "n_train_conditioning": 2, "n_heldout": 0,
+           "overall": {}, "by_kind": {}, "essay": {}, "pit": [], "new_levels": {},
+           "rows": [], "timings": {"fit": 1.0}}
+    assert CutoffResult.from_dict(doc).to_dict() == doc
 
 
 def test_pointwise_loglik_and_compare():

@@ -324,3 +324,25 @@ def test_psis_weights_and_loo_pit_from_arviz_equal_the_hand_written_ones(
                 n_ties += 1
                 assert below[i] - 1e-12 <= fit.loo_pit <= below[i] + tied[i] + 1e-12
     assert n_ties <= 0.05 * len(fits)
+
+
+# --- the diagnostic plots (reports/, arviz-plots) -----------------------------------------
+
+
+def test_report_plots_are_arviz_plots_pngs(small_dt: xr.DataTree, tmp_path: Path) -> None:
+    from gpt2030.reports.diagnostics import rank_parameters, write_plots
+
+    report = check(small_dt)
+    paths = write_plots(small_dt, report, tmp_path / "diagnostics")
+    assert [p.name for p in paths] == ["rank.png", "predictive_check.png", "sensitivity.png"]
+    assert report.plots == [str(p) for p in paths]
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+    assert sorted(q.name for q in (tmp_path / "diagnostics").iterdir()) == sorted(
+        p.name for p in paths)  # no temporary files left
+    names = rank_parameters(small_dt, report)
+    assert len(names) == 6 and names[0] == report.convergence[0]["parameter"]
+    assert {"compute_growth", "log_compute_2023", "slowdown_year"} <= set(names)
+    prior_only = check(xr.DataTree.from_dict({"prior": small_dt["prior"].to_dataset()}))
+    assert write_plots(small_dt, prior_only, tmp_path / "none") == []
+    assert not (tmp_path / "none").exists()

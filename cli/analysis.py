@@ -216,9 +216,27 @@ def cmd_influence(args: argparse.Namespace) -> int:
 # --- export -------------------------------------------------------------------------------
 
 
+def _check_export_path(out: Path) -> None:
+    """Refuse an --out that would replace a folder, the ledger or a stored run's files."""
+    from gpt2030.inference.runs import default_runs_dir
+    from gpt2030.observations import ledger_path
+
+    if out.is_dir():
+        raise CommandError(f"--out: {out} is a folder: give a file name")
+    target = out.resolve()
+    if target == ledger_path().resolve():
+        raise CommandError(f"--out: {out} is the ledger")
+    runs = default_runs_dir().resolve()
+    if target.is_relative_to(runs) and not target.name.startswith("export"):
+        raise CommandError(f"--out: {out} is inside the runs folder {runs}: give a file "
+                           "outside it")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from gpt2030.inference.export import export_run
 
+    if args.out is not None:
+        _check_export_path(args.out)
     run = _load(args.run)
     try:
         path = export_run(run, args.format, args.out)

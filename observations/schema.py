@@ -93,10 +93,10 @@ CONFIDENCES = ("", "confident", "likely", "speculative", "high", "medium", "low"
 # is missing that field, not the id, is the problem to name first.
 REQUIRED = ("kind", "subject", "date", "value", "unit", "status", "source", "added", "id")
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,119}$")
-_DATE_PATTERN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,119}\Z")
+_DATE_PATTERN = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?\Z", re.ASCII)
 #: A plain decimal number: no ``1_000``, no padding, no ``nan``/``inf``/hex spellings.
-NUMBER_PATTERN = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+NUMBER_PATTERN = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
 
 _LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 

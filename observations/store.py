@@ -151,8 +151,13 @@ def read_numbered_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
 def _serialize(rows: Iterable[dict[str, str]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    # With "\n" line endings the csv module leaves a field holding a bare "\r" unquoted,
+    # which no reader parses back: such a row is written with every field quoted.
+    quoted = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n",
+                            quoting=csv.QUOTE_ALL)
     writer.writeheader()
-    writer.writerows(rows)
+    for row in rows:
+        (quoted if any("\r" in (v or "") for v in row.values()) else writer).writerow(row)
     return buf.getvalue()
 
 

@@ -657,3 +657,14 @@ def test_influence_never_cuts_ids(home: Path, capsys: pytest.CaptureFixture[str]
     table = out.splitlines()
     assert table[0].startswith(f"run {SMALL}: config default")
     assert [line.split()[0] for line in table[2:]] == ids
+
+
+def test_export_out_never_replaces_a_folder_the_ledger_or_a_run(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = install(home, SMALL)
+    before = tree(home)
+    for out in (home / "observations", ledger_path(), runs / SMALL / RUN_FILE):
+        code, stdout, err = run(capsys, "export", SMALL, "--format", "csv", "--out", str(out))
+        assert code == 2 and stdout == ""
+        assert "--out" in one_line_error(err)
+    assert tree(home) == before

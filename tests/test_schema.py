@@ -75,6 +75,20 @@ BAD = {
     "bad confidence": ({"confidence": "sure"}, "confidence"),
     "share above one": ({"kind": "benchmark_score", "unit": "%", "value": "120"}, "value"),
     "removal without reason": ({"removed_on": "2025-02-01"}, "removed_reason"),
+    # Issue #9: strict numbers, plausible values and dates, single-line fields.
+    "underscore number": ({"value": "1_000"}, "value"),
+    "padded number": ({"value": " 12"}, "value"),
+    "hex number": ({"value": "0x1f"}, "value"),
+    "implausible speed": ({"value": "1e308"}, "value"),
+    "implausible low": ({"low": "1e-9", "high": "14", "interval": "90%"}, "low"),
+    "implausible compute": ({"kind": "training_compute", "unit": "FLOP", "value": "1e40"},
+                            "value"),
+    "year 1899": ({"date": "1899"}, "date"),
+    "target before date": ({"status": "forecast", "target_date": "2022"}, "target_date"),
+    "multi-line subject": ({"subject": "gpt-4\nx"}, "subject"),
+    "control character in metric": ({"metric": "a\x1bb"}, "metric"),
+    "forced mark without a note": ({"value": "1e308", "note": "[implausible, accepted]"},
+                                   "note"),
 }
 
 
@@ -168,3 +182,24 @@ def test_decimal_year_is_the_middle_of_the_period() -> None:
     assert decimal_year("2023-06-14") == pytest.approx(2023 + (151 + 13.5) / 365)
     assert decimal_year("2024-12-31") < 2025.0
     assert decimal_year("2024") == pytest.approx(2024.5)
+
+
+def test_plausibility_is_in_base_units_and_can_be_forced() -> None:
+    from gpt2030.observations.schema import FORCED_MARK, implausible
+
+    assert implausible(6e6, "tokens/min", "inference_speed") is None  # 1e5 tokens/s
+    assert "implausible" in implausible(6.1e6, "tokens/min", "inference_speed")
+    forced = good_row(value="1e308", note=f"{FORCED_MARK} a stress test")
+    assert validate_row(forced, today=TODAY) == []
+
+
+def test_numbers_are_parsed_strictly() -> None:
+    from gpt2030.observations.schema import parse_number
+
+    for good, value in (("12", 12.0), ("-0.5", -0.5), (".5", 0.5), ("1.2e28", 1.2e28),
+                        ("+3", 3.0), ("5.", 5.0)):
+        assert parse_number(good) == value
+    for bad in ("1_000", " 12", "12 ", "nan", "inf", "-Infinity", "0x10", "1e999", "", "1,5",
+                "\uff11\uff12"):  # full-width digits
+        with pytest.raises(ValueError):
+            parse_number(bad)

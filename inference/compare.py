@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from gpt2030.inference.forecast import HEADLINES, headline_draws, summarize
+from gpt2030.inference.results import json_safe
 from gpt2030.inference.runs import Run, observations_from_datatree
 
 #: Fields of a ledger row listed for an added or removed observation.
@@ -17,36 +19,96 @@ VALUE_FIELDS = ("value", "low", "high", "unit", "date", "target_date", "interval
                 "status", "role")
 
 
+@dataclass(frozen=True)
+class ObservationRow:
+    """A ledger row as a comparison lists it."""
+
+    id: str
+    kind: str
+    subject: str
+    value: str
+    unit: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ChangedRow(ObservationRow):
+    """A row present in both runs whose value fields (or model role) differ."""
+
+    changed_fields: tuple[str, ...] = ()
+    before: dict[str, str] | None = None
+    after: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON form."""
+        return {**asdict(self), "changed_fields": list(self.changed_fields)}
+
+
+@dataclass(frozen=True)
+class HeadlineShift:
+    """How far one headline quantity moved between two runs (``None``: undefined)."""
+
+    quantity: str
+    label: str
+    unit: str
+    median_a: float
+    median_b: float
+    ratio: float | None
+    log10_shift: float | None
+    q05_a: float
+    q95_a: float
+    q05_b: float
+    q95_b: float
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """What changed from ``run_a`` to ``run_b``: observations and headline forecasts."""
+
+    run_a: str
+    run_b: str
+    year: int
+    added: list[ObservationRow]
+    removed: list[ObservationRow]
+    changed: list[ChangedRow]
+    shifts: list[HeadlineShift]
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (``gpt2030 compare --format json``)."""
+        return {"run_a": self.run_a, "run_b": self.run_b, "year": self.year,
+                "added": [asdict(r) for r in self.added],
+                "removed": [asdict(r) for r in self.removed],
+                "changed": [r.to_dict() for r in self.changed],
+                "shifts": [asdict(s) for s in self.shifts]}
+
+
 def _row(frame: pd.DataFrame, obs_id: str) -> dict[str, str]:
     row = frame.loc[obs_id]
     return {f: str(row[f]) if f in row.index else "" for f in ROW_FIELDS}
 
 
-def observation_changes(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, list[dict[str, object]]]:
+def observation_changes(a: pd.DataFrame, b: pd.DataFrame
+                        ) -> tuple[list[ObservationRow], list[ObservationRow], list[ChangedRow]]:
     """Rows added in ``b``, removed from ``a``, and present in both with changed fields."""
     ids_a, ids_b = set(a.index.astype(str)), set(b.index.astype(str))
-    added = [_row(b, i) for i in sorted(ids_b - ids_a)]
-    removed = [_row(a, i) for i in sorted(ids_a - ids_b)]
+    added = [ObservationRow(**_row(b, i)) for i in sorted(ids_b - ids_a)]
+    removed = [ObservationRow(**_row(a, i)) for i in sorted(ids_a - ids_b)]
     changed = []
     for i in sorted(ids_a & ids_b):
         fields = [f for f in VALUE_FIELDS if f in a.columns and f in b.columns
                   and str(a.at[i, f]) != str(b.at[i, f])]
         if fields:
-            changed.append({**_row(b, i), "changed_fields": fields,
-                            "before": {f: str(a.at[i, f]) for f in fields},
-                            "after": {f: str(b.at[i, f]) for f in fields}})
-    return {"added": added, "removed": removed, "changed": changed}
+            changed.append(ChangedRow(**_row(b, i), changed_fields=tuple(fields),
+                                      before={f: str(a.at[i, f]) for f in fields},
+                                      after={f: str(b.at[i, f]) for f in fields}))
+    return added, removed, changed
 
 
 def _log10(x: float) -> float:
     return math.log10(x) if x > 0 and math.isfinite(x) else float("nan")
 
 
-def _json_float(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
-def headline_shifts(dt_a, dt_b, year: int = 2030) -> list[dict[str, object]]:
+def headline_shifts(dt_a, dt_b, year: int = 2030) -> list[HeadlineShift]:
     """Median ratio, log10 shift and both 90% intervals of every headline quantity,
     sorted by the size of the median's log10 shift (largest first; undefined last)."""
     rows = []
@@ -55,13 +117,20 @@ def headline_shifts(dt_a, dt_b, year: int = 2030) -> list[dict[str, object]]:
         sb = summarize(headline_draws(dt_b, key, year))
         shift = _log10(sb["median"]) - _log10(sa["median"])
         ratio = sb["median"] / sa["median"] if sa["median"] != 0 else float("nan")
-        rows.append({"quantity": key, "label": q.label, "unit": q.unit,
-                     "median_a": sa["median"], "median_b": sb["median"],
-                     "ratio": _json_float(ratio), "log10_shift": _json_float(shift),
-                     "q05_a": sa["q05"], "q95_a": sa["q95"],
-                     "q05_b": sb["q05"], "q95_b": sb["q95"]})
-    rows.sort(key=lambda r: -abs(r["log10_shift"]) if r["log10_shift"] is not None else np.inf)
+        rows.append(HeadlineShift(key, q.label, q.unit, sa["median"], sb["median"],
+                                  json_safe(ratio), json_safe(shift), sa["q05"], sa["q95"],
+                                  sb["q05"], sb["q95"]))
+    rows.sort(key=lambda r: -abs(r.log10_shift) if r.log10_shift is not None else np.inf)
     return rows
+
+
+def compare(run_a: Run, run_b: Run, year: int = 2030) -> RunComparison:
+    """:func:`compare_runs` as a typed :class:`RunComparison`."""
+    dt_a, dt_b = run_a.datatree(), run_b.datatree()
+    added, removed, changed = observation_changes(observations_from_datatree(dt_a),
+                                                  observations_from_datatree(dt_b))
+    return RunComparison(run_a.id, run_b.id, year, added, removed, changed,
+                         headline_shifts(dt_a, dt_b, year))
 
 
 def compare_runs(run_a: Run, run_b: Run, year: int = 2030) -> dict:
@@ -82,8 +151,4 @@ def compare_runs(run_a: Run, run_b: Run, year: int = 2030) -> dict:
     ValueError
         ``year`` outside the model's grid.
     """
-    dt_a, dt_b = run_a.datatree(), run_b.datatree()
-    changes = observation_changes(observations_from_datatree(dt_a),
-                                  observations_from_datatree(dt_b))
-    return {"run_a": run_a.id, "run_b": run_b.id, "year": year, **changes,
-            "shifts": headline_shifts(dt_a, dt_b, year)}
+    return compare(run_a, run_b, year).to_dict()

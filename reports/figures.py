@@ -1,16 +1,16 @@
 """The report's figures: fan charts of a run's draws, with the observations overlaid.
 
-Every function takes a run's DataTree (and, where it overlays evidence, the run's
-``observations`` group as a DataFrame) and returns a :class:`matplotlib.figure.Figure` built
-without pyplot on an Agg canvas, so nothing here touches matplotlib's global backend or
-needs a display.
-Every axis carries a label with its unit.
+Every function takes a run's DataTree and what to overlay, already computed by
+:mod:`gpt2030.inference.reporting` (observations in base units as ``t, value, low, high``
+frames, the essay's figures, capability probabilities), and returns a
+:class:`matplotlib.figure.Figure` built without pyplot on an Agg canvas, so nothing here
+touches matplotlib's global backend or needs a display. Every axis carries a label with its
+unit.
 """
 
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from gpt2030.inference.forecast import draws_group
-from gpt2030.models.essay import ESSAY_2030
-from gpt2030.models.evidence import speed_setting
-from gpt2030.observations import decimal_year, to_base
 
 #: Colours, one per series; readable in print and for common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f5fa8", "#d9730d", "#2e8540", "#7b3fa0", "#555555"
@@ -55,40 +52,6 @@ def fan(ax, dt: xr.DataTree, name: str, color: str, label: str) -> None:
     ax.set_xlim(years[0], years[-1])
 
 
-def _num(text: object) -> float:
-    try:
-        return float(str(text))
-    except ValueError:
-        return math.nan
-
-
-def observed(obs: pd.DataFrame, mask: pd.Series, target_unit_scale: float = 1.0) -> pd.DataFrame:
-    """Rows under ``mask`` as ``t, value, low, high`` in base units (divided by the scale).
-
-    ``low``/``high`` are NaN where the row states no interval.
-    """
-    rows = []
-    for _, r in obs[mask].iterrows():
-        value = _num(r["value"])
-        if not math.isfinite(value):
-            continue
-        try:
-            t = decimal_year(str(r["date"]))
-            base = to_base(value, str(r["unit"]))
-        except (ValueError, KeyError):
-            continue
-        low, high = _num(r.get("low", "")), _num(r.get("high", ""))
-        rows.append({
-            "t": t,
-            "value": base / target_unit_scale,
-            "low": to_base(low, str(r["unit"])) / target_unit_scale if math.isfinite(low)
-            else math.nan,
-            "high": to_base(high, str(r["unit"])) / target_unit_scale if math.isfinite(high)
-            else math.nan,
-        })
-    return pd.DataFrame(rows, columns=["t", "value", "low", "high"])
-
-
 def overlay(ax, points: pd.DataFrame, color: str, label: str, marker: str = "o") -> None:
     """Observed points with error bars where the observation states an interval."""
     if points.empty:
@@ -101,10 +64,6 @@ def overlay(ax, points: pd.DataFrame, color: str, label: str, marker: str = "o")
                 alpha=0.85, label=label, zorder=5)
 
 
-def _role(obs: pd.DataFrame, role: str) -> pd.Series:
-    return obs["role"].astype(str) == role
-
-
 def _finish(ax, ylabel: str, title: str, log: bool = True) -> None:
     if log:
         ax.set_yscale("log")
@@ -115,32 +74,56 @@ def _finish(ax, ylabel: str, title: str, log: bool = True) -> None:
     ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
 
 
-def fig_compute(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
-    """Frontier training compute (FLOP, log scale) with the compute observations."""
+def fig_compute(dt: xr.DataTree, points: pd.DataFrame, essay_median: float | None = None
+                ) -> Figure:
+    """Frontier training compute (FLOP, log scale) with the compute observations.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    points : pandas.DataFrame
+        Observed training runs, ``t, value, low, high`` in FLOP.
+    essay_median : float, optional
+        The essay's 2030 compute, drawn as a star.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig = new_figure()
     ax = fig.add_subplot()
     fan(ax, dt, "training_compute", BLUE, "frontier compute")
-    overlay(ax, observed(obs, _role(obs, "compute")), ORANGE, "observed training runs")
-    essay = ESSAY_2030.get("training_compute_flop")
-    if essay is not None:
-        ax.plot([2030], [essay.median], marker="*", ms=12, color=PURPLE, ls="none",
+    overlay(ax, points, ORANGE, "observed training runs")
+    if essay_median is not None:
+        ax.plot([2030], [essay_median], marker="*", ms=12, color=PURPLE, ls="none",
                 label="essay: 2030 median")
     _finish(ax, "training compute (FLOP)", "Frontier training compute")
     return fig
 
 
-def fig_scaling(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
-    """Parameters and training tokens of the frontier model, and the data available."""
+def fig_scaling(dt: xr.DataTree, parameters: pd.DataFrame, tokens: pd.DataFrame) -> Figure:
+    """Parameters and training tokens of the frontier model, and the data available.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    parameters, tokens : pandas.DataFrame
+        Observed parameters and training tokens of the models paired for tokens per
+        parameter (``t, value, low, high``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig = new_figure()
     ax = fig.add_subplot()
     fan(ax, dt, "parameters", BLUE, "parameters")
     fan(ax, dt, "training_tokens", GREEN, "training tokens")
     fan(ax, dt, "data_available", GREY, "data available")
-    role = _role(obs, "tokens_per_param")
-    overlay(ax, observed(obs, role & (obs["kind"] == "parameters")), BLUE,
-            "observed parameters", marker="s")
-    overlay(ax, observed(obs, role & (obs["kind"] == "training_tokens")), GREEN,
-            "observed training tokens", marker="D")
+    overlay(ax, parameters, BLUE, "observed parameters", marker="s")
+    overlay(ax, tokens, GREEN, "observed training tokens", marker="D")
     if "data_binding_year" in dt[draws_group(dt)]:
         binding = np.asarray(dt[draws_group(dt)]["data_binding_year"].values, float).ravel()
         years = dt[draws_group(dt)]["year"].values
@@ -155,8 +138,20 @@ def fig_scaling(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
     return fig
 
 
-def fig_speed(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
-    """Serial speed (tokens/s) against human thinking speed, with API speed measurements."""
+def fig_speed(dt: xr.DataTree, points: pd.DataFrame) -> Figure:
+    """Serial speed (tokens/s) against human thinking speed, with API speed measurements.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    points : pandas.DataFrame
+        Measured speeds of served models (``t, value, low, high`` in tokens/s).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig = new_figure()
     ax = fig.add_subplot()
     fan(ax, dt, "serial_speed", BLUE, "serial speed")
@@ -168,49 +163,60 @@ def fig_speed(dt: xr.DataTree, obs: pd.DataFrame) -> Figure:
         ax.fill_between(years, lo, hi, color=ORANGE, alpha=0.2, lw=0,
                         label="human thinking: 5-95%")
         ax.axhline(med, color=ORANGE, lw=1.5, ls="--", label="human thinking: median")
-    speed = _role(obs, "speed") & obs["metric"].astype(str).map(
-        lambda m: speed_setting(m) == "api")
-    overlay(ax, observed(obs, speed), GREEN, "observed API speeds")
+    overlay(ax, points, GREEN, "observed API speeds")
     _finish(ax, "serial speed (tokens/s)", "Serial speed against human thinking speed")
     return fig
 
 
-def fig_work(dt: xr.DataTree) -> Figure:
-    """Human-speed work-years the training compute can run, and parallel copies."""
+def fig_work(dt: xr.DataTree, essay_medians: dict[str, float] | None = None) -> Figure:
+    """Human-speed work-years the training compute can run, and parallel copies.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    essay_medians : dict, optional
+        The essay's 2030 ``work_years`` and ``parallel_copies``, drawn as stars.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig = new_figure()
     ax = fig.add_subplot()
     fan(ax, dt, "work_years", BLUE, "work-years")
     fan(ax, dt, "parallel_copies", GREEN, "parallel copies")
     for key, color in (("work_years", BLUE), ("parallel_copies", GREEN)):
-        essay = ESSAY_2030.get(key)
-        if essay is not None:
-            ax.plot([2030], [essay.median], marker="*", ms=12, color=color, mec="black",
+        median = (essay_medians or {}).get(key)
+        if median is not None:
+            ax.plot([2030], [median], marker="*", ms=12, color=color, mec="black",
                     ls="none", label=f"essay: {key.replace('_', ' ')} 2030")
     _finish(ax, "human-years of work; copies (count)",
             "Work-years of the training compute, and parallel copies")
     return fig
 
 
-def capability_probabilities(dt: xr.DataTree, benchmark: str, accuracy: float,
-                             years: range = range(2024, 2036)) -> dict[int, float]:
-    """P(benchmark accuracy >= threshold) per year, from the run's draws."""
-    da = dt[draws_group(dt)]["benchmark_accuracy"].sel(benchmark=benchmark)
-    grid = set(int(y) for y in da["year"].values)
-    return {y: float((np.asarray(da.sel(year=y).values) >= accuracy).mean())
-            for y in years if y in grid}
+def fig_capabilities(thresholds, probabilities: dict[str, dict[int, float]]) -> Figure:
+    """P(threshold reached) by year, one line per threshold, with the cited median years.
 
+    Parameters
+    ----------
+    thresholds : sequence of Threshold
+        ``name`` and ``cited_median_year`` of each threshold.
+    probabilities : dict
+        ``{threshold name: {year: probability}}``; a threshold missing here is not drawn.
 
-def fig_capabilities(dt: xr.DataTree, thresholds) -> Figure:
-    """P(threshold reached) by year, one line per threshold, with the cited median years."""
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig = new_figure(height=4.0)
     ax = fig.add_subplot()
     colors = (BLUE, ORANGE, GREEN, PURPLE, GREY)
-    available = set(dt[draws_group(dt)]["benchmark"].values) if "benchmark_accuracy" in \
-        dt[draws_group(dt)] else set()
     for i, th in enumerate(thresholds):
-        if th.benchmark not in available:
+        if th.name not in probabilities:
             continue
-        probs = capability_probabilities(dt, th.benchmark, th.accuracy)
+        probs = probabilities[th.name]
         color = colors[i % len(colors)]
         ax.plot(list(probs), [100 * p for p in probs.values()], marker="o", ms=3,
                 color=color, label=th.name)

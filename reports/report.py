@@ -6,6 +6,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from gpt2030.inference.reporting import Manifest
 from gpt2030.inference.runs import Run
 from gpt2030.reports.render import Document, write_document
 from gpt2030.reports.sections import YEAR, build_sections
@@ -18,12 +19,11 @@ def default_report_dir(run: Run, home: Path | None = None) -> Path:
 
 def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR) -> Document:
     """The report of a stored run as a :class:`Document` (nothing written)."""
-    m = run.manifest
-    verdict = str(m.get("verdict", "unknown")).upper()
-    subtitle = (f"Run {run.id} · created {m.get('created', '?')} · config "
-                f"{m.get('config', {}).get('name', '?')} · {m.get('n_observations', '?')} "
-                f"observations · diagnostics {verdict}. A Bayesian reading of Steinhardt "
-                "(2023), \"What will GPT-2030 look like?\".")
+    m = Manifest.from_dict(run.manifest)
+    n_obs = "?" if m.n_observations is None else m.n_observations
+    subtitle = (f"Run {run.id} · created {m.created or '?'} · config {m.config_name} · "
+                f"{n_obs} observations · diagnostics {m.verdict.upper()}. A Bayesian reading "
+                "of Steinhardt (2023), \"What will GPT-2030 look like?\".")
     return Document("GPT-2030 forecast report", subtitle, build_sections(run, dt, year))
 
 

@@ -7,27 +7,30 @@ provenance. Nothing here writes files or escapes text: :mod:`gpt2030.reports.ren
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import inspect
-import io
 import itertools
-import logging
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from gpt2030.inference.compare import compare_runs
-from gpt2030.inference.forecast import HEADLINES, draws_group, forecast_table
+from gpt2030.inference.compare import compare
+from gpt2030.inference.forecast import draws_group, forecast_table
 from gpt2030.inference.influence import influence
+from gpt2030.inference.reporting import (
+    PRIOR_DOMINATED_SD_RATIO,
+    Manifest,
+    ReportContext,
+    api_speed_rows,
+    capability_probabilities,
+    evidence_points,
+    prior_dominance,
+    report_context,
+    scalar_parameters,
+)
 from gpt2030.inference.runs import Run, list_runs, observations_from_datatree
-from gpt2030.models import priors as priors_module
-from gpt2030.models.essay import ESSAY_2030, THRESHOLDS
-from gpt2030.models.priors import CONFIGS, DEFAULT_PRIORS, Prior
 from gpt2030.reports import figures
+from gpt2030.reports.numbers import DASH, check_value, fmt, interval
 from gpt2030.reports.render import (
     Banner,
     Bullets,
@@ -40,6 +43,9 @@ from gpt2030.reports.render import (
     Table,
     linkify,
 )
+
+__all__ = ["SECTIONS", "YEAR", "build_sections", "crossing_year", "fmt", "interval",
+           "previous_run"]
 
 #: Section titles, in order: (anchor, title).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -54,37 +60,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("evidence", "9. The evidence"),
     ("provenance", "10. Provenance"),
 )
-#: The fixed conversions of the essay's chain, shown with the comments that cite them.
-CONSTANTS = ("MINUTES_PER_YEAR", "FLOP_PER_PARAM_TOKEN", "FORWARD_FLOP_PER_PARAM",
-             "GPT3_COMPUTE", "CHINCHILLA_COMPUTE")
-#: A parameter whose posterior sd is at least this share of its prior sd learned little.
-PRIOR_DOMINATED_SD_RATIO = 0.7
 YEAR = 2030
-#: Between the ends of an interval: a spaced en dash.
-DASH = " \u2013 "
-
-
-def fmt(x: object) -> str:
-    """A number for a reader: 3 significant figures, exponents for the very large or small."""
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return str(x)
-    if not math.isfinite(v):
-        return ""
-    a = abs(v)
-    if a == 0:
-        return "0"
-    if a >= 1e4 or a < 1e-2:
-        mant, exp = f"{v:.2e}".split("e")
-        return f"{mant}e{int(exp)}"
-    if a >= 100:
-        return f"{v:.0f}"
-    return f"{v:.3g}"
-
-
-def interval(lo: float, hi: float) -> str:
-    return f"{fmt(lo)}{DASH}{fmt(hi)}"
 
 
 def _stacked(da: xr.DataArray) -> np.ndarray:
@@ -94,25 +70,15 @@ def _stacked(da: xr.DataArray) -> np.ndarray:
 # -- 1. verdict ------------------------------------------------------------------------------
 
 
-def _check_value(x: object) -> str:
-    """A diagnostic's value with enough digits to see why it passed (r-hat 1.004)."""
-    if x is None:
-        return "n/a"
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return str(x)
-    return f"{v:.0f}" if v.is_integer() else f"{v:.4g}"
-
-
-def verdict_section(run: Run) -> Section:
-    diag = run.manifest.get("diagnostics") or {}
-    verdict = diag.get("verdict") or run.manifest.get("verdict") or "unknown"
-    checks = diag.get("checks") or []
-    failing = [c for c in checks if not c.get("passed")]
+def verdict_section(manifest: Manifest) -> Section:
+    """1. Whether the run's draws can be trusted: a banner, the notes, every check."""
+    diag = manifest.diagnostics
+    checks = diag.checks
+    verdict = manifest.verdict if not checks else diag.verdict
+    failing = diag.failures
     blocks: list = []
     if verdict == "pass":
-        if diag.get("prior_only") or not checks:
+        if diag.prior_only or not checks:
             title = ("PASS — prior-only run: no sampler checks apply; the numbers are the "
                      "model's prior predictive, not fitted to the evidence.")
         else:
@@ -121,16 +87,15 @@ def verdict_section(run: Run) -> Section:
     else:
         title = (f"FAIL — {len(failing)} of {len(checks)} diagnostic checks failed: treat every "
                  "number below with suspicion until the run is fixed.")
-        items = [f"{c['name']} = {_check_value(c.get('value'))} (needs {c.get('threshold')})"
-                 + (f"; {c['detail']}" if c.get("detail") else "") for c in failing]
+        items = [f"{c.name} = {check_value(c.value)} (needs {c.threshold})"
+                 + (f"; {c.detail}" if c.detail else "") for c in failing]
         blocks.append(Banner(False, title, items or [f"verdict: {verdict}"]))
-    notes = [str(n) for n in diag.get("notes") or []]
-    if notes:
-        blocks.append(Bullets(notes))
+    if diag.notes:
+        blocks.append(Bullets(list(diag.notes)))
     if checks:
-        rows = [[c["name"], _check_value(c.get("value")), str(c.get("threshold", "")),
-                 Cell("pass", "good") if c.get("passed") else Cell("FAIL", "bad"),
-                 str(c.get("detail", ""))] for c in checks]
+        rows = [[c.name, check_value(c.value), c.threshold,
+                 Cell("pass", "good") if c.passed else Cell("FAIL", "bad"), c.detail]
+                for c in checks]
         blocks.append(Table(["check", "value", "threshold", "result", "detail"], rows,
                             numeric=(1,)))
     return Section(*SECTIONS[0], blocks)
@@ -139,11 +104,12 @@ def verdict_section(run: Run) -> Section:
 # -- 2. headline -----------------------------------------------------------------------------
 
 
-def headline_section(dt: xr.DataTree, year: int = YEAR) -> Section:
+def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> Section:
+    """2. Each headline quantity in ``year`` beside the essay's figure."""
     table = forecast_table(dt, year)
     rows = []
     for key, r in table.items():
-        essay = ESSAY_2030.get(key) if year == 2030 else None
+        essay = ctx.essay_2030.get(key) if year == 2030 else None
         ratio = r["median"] / essay.median if essay else math.nan
         ratio_cell = Cell(fmt(ratio) + "x", "good" if 1 / 3 <= ratio <= 3 else "far") \
             if essay else ""
@@ -171,24 +137,34 @@ def headline_section(dt: xr.DataTree, year: int = YEAR) -> Section:
 # -- 3. fan charts ---------------------------------------------------------------------------
 
 
-def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame) -> Section:
+def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext) -> Section:
+    """3. Fan charts of the trajectories with the observations in base units."""
     group = dt[draws_group(dt)]
+    role = obs["role"].astype(str)
+    pairs = role == "tokens_per_param"
+    essay = {k: f.median for k, f in ctx.essay_2030.items()}
     blocks: list = [Paragraph(
         "Fan charts: the shaded bands hold 90% (5-95%) and 50% (25-75%) of the draws, the "
         "line is the median. Points are the observations the model was conditioned on, with "
         "their stated intervals as error bars.")]
     made = [
-        ("fig-compute.png", figures.fig_compute(dt, obs), "Frontier training compute",
+        ("fig-compute.png", figures.fig_compute(dt, evidence_points(obs, role == "compute"),
+                                                essay.get("training_compute_flop")),
+         "Frontier training compute",
          "Frontier training compute (FLOP, log scale); points: training runs with role "
          "'compute'; star: the essay's 1e28 FLOP for 2030."),
-        ("fig-scaling.png", figures.fig_scaling(dt, obs), "Parameters, tokens and data",
+        ("fig-scaling.png", figures.fig_scaling(
+            dt, evidence_points(obs, pairs & (obs["kind"] == "parameters")),
+            evidence_points(obs, pairs & (obs["kind"] == "training_tokens"))),
+         "Parameters, tokens and data",
          "Parameters and training tokens of the frontier model against the data available; "
          "the dashed line is the median year the data binds. Points: models paired for "
          "tokens per parameter."),
-        ("fig-speed.png", figures.fig_speed(dt, obs), "Serial speed",
+        ("fig-speed.png", figures.fig_speed(dt, evidence_points(obs, api_speed_rows(obs))),
+         "Serial speed",
          "Serial speed (tokens/s) against human thinking speed (human_tokens_per_minute / 60, "
          "5-95% band). Points: API speed measurements."),
-        ("fig-work.png", figures.fig_work(dt), "Work-years and parallel copies",
+        ("fig-work.png", figures.fig_work(dt, essay), "Work-years and parallel copies",
          "Human-speed years of work the training compute can run, and the copies at human "
          "speed that work makes over one training run; stars: the essay's 2030 figures."),
     ]
@@ -214,6 +190,7 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame) -> Section:
 
 
 def speed_trade_section(dt: xr.DataTree, year: int = YEAR) -> Section:
+    """4. Speed relative to human thinking when throughput is traded for speed."""
     group = dt[draws_group(dt)]
     if "speed_traded" not in group:
         return Section(*SECTIONS[3], [Paragraph("This run has no speed_traded variable.")])
@@ -251,19 +228,21 @@ def crossing_year(probs: dict[int, float], level: float = 0.5) -> str:
     return f"after {years[-1]}"
 
 
-def capabilities_section(dt: xr.DataTree) -> Section:
+def capabilities_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
+    """5. P(each capability threshold is reached) by year, beside the cited forecasts."""
     group = dt[draws_group(dt)]
     if "benchmark_accuracy" not in group:
         return Section(*SECTIONS[4], [Paragraph("This run has no benchmark_accuracy variable.")])
     known = set(str(b) for b in group["benchmark"].values)
     rows = []
     years: list[int] = []
-    for th in THRESHOLDS:
+    probabilities: dict[str, dict[int, float]] = {}
+    for th in ctx.thresholds:
         if th.benchmark not in known:
             rows.append([th.name, fmt(th.cited_median_year), Rich((th.cited,)), "",
                          "benchmark not in this run"])
             continue
-        probs = figures.capability_probabilities(dt, th.benchmark, th.accuracy)
+        probs = probabilities[th.name] = capability_probabilities(dt, th.benchmark, th.accuracy)
         years = list(probs)
         rows.append([th.name, f"{th.cited_median_year:g}", th.cited, crossing_year(probs),
                      *[f"{100 * p:.0f}%" for p in probs.values()]])
@@ -277,7 +256,7 @@ def capabilities_section(dt: xr.DataTree) -> Section:
                   "cites. 'P crosses 50%' is the model's median year for the threshold."),
         Table(cols, rows, numeric=(1, 3, *range(4, width))),
         FigureBlock("fig-capabilities.png",
-                    figures.png_bytes(figures.fig_capabilities(dt, THRESHOLDS)),
+                    figures.png_bytes(figures.fig_capabilities(ctx.thresholds, probabilities)),
                     "Capability thresholds by year",
                     "Probability each threshold is reached by year; dotted lines: the cited "
                     "median years."),
@@ -287,76 +266,73 @@ def capabilities_section(dt: xr.DataTree) -> Section:
 # -- 6. what changed -------------------------------------------------------------------------
 
 
-def _lineage(run: Run) -> tuple:
-    """What makes two runs successive forecasts of the same kind: config name, model
-    version (another version's variables may mean something else), cutoff (a backtest fit
-    is not an earlier forecast) and whether it is prior-only."""
-    m = run.manifest
-    return (m.get("config", {}).get("name"), m.get("model_version"), m.get("cutoff"),
-            bool(m.get("prior_only")))
-
-
 def previous_run(run: Run) -> Run | None:
-    """The latest stored run created before this one in the same lineage."""
-    created = run.manifest.get("created", "")
-    earlier = [r for r in list_runs(run.path.parent)
-               if r.id != run.id and _lineage(r) == _lineage(run)
-               and r.manifest.get("created", "") < created]
+    """The latest stored run created before this one in the same lineage.
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+
+    Returns
+    -------
+    Run or None
+        Same configuration, model version, cutoff and prior-only flag
+        (:attr:`Manifest.lineage`), created earlier; ``None`` if there is none.
+    """
+    this = Manifest.from_dict(run.manifest)
+    earlier = [r for r in list_runs(run.path.parent) if r.id != run.id]
+    earlier = [r for r in earlier if Manifest.from_dict(r.manifest).lineage == this.lineage
+               and Manifest.from_dict(r.manifest).created < this.created]
     return earlier[-1] if earlier else None
 
 
-def _obs_rows(items: list[dict]) -> list[list]:
-    return [[str(o.get("id", "")), str(o.get("kind", "")), str(o.get("subject", "")),
-             f"{o.get('value', '')} {o.get('unit', '')}".strip(),
-             linkify(str(o.get("source", "")))] for o in items]
+def _obs_rows(items: list) -> list[list]:
+    return [[o.id, o.kind, o.subject, f"{o.value} {o.unit}".strip(), linkify(o.source)]
+            for o in items]
 
 
 def changes_section(run: Run, year: int = YEAR) -> Section:
+    """6. What changed since the previous run of the same lineage."""
     prev = previous_run(run)
-    config = run.manifest.get("config", {}).get("name", "?")
+    this = Manifest.from_dict(run.manifest)
     if prev is None:
         return Section(*SECTIONS[5], [Paragraph(
-            f"No previous run: this is the first stored run with config '{config}' (and "
-            f"model version {run.manifest.get('model_version')}) in {run.path.parent}.")])
-    result = compare_runs(prev, run, year=year)
-    blocks: list = [Paragraph(f"Compared with {prev.id} (created {prev.manifest.get('created')}"
-                              f", same config '{config}'), in {year}.")]
-    other = [f"{k}: {prev.manifest.get(k)} → {run.manifest.get(k)}"
+            f"No previous run: this is the first stored run with config '{this.config_name}' "
+            f"(and model version {this.model_version}) in {run.path.parent}.")])
+    before = Manifest.from_dict(prev.manifest)
+    result = compare(prev, run, year=year)
+    blocks: list = [Paragraph(f"Compared with {prev.id} (created {before.created}, same "
+                              f"config '{this.config_name}'), in {year}.")]
+    other = [f"{k}: {getattr(before, k)} → {getattr(this, k)}"
              for k in ("observation_hash", "sampler", "seed", "cutoff", "model_version")
-             if prev.manifest.get(k) != run.manifest.get(k)]
-    if prev.manifest.get("config") != run.manifest.get("config"):
+             if getattr(before, k) != getattr(this, k)]
+    if (before.config, before.priors) != (this.config, this.priors):
         other.append("config settings or priors differ")
     if other:
         blocks.append(Paragraph("Also different between the runs:"))
         blocks.append(Bullets(other))
-    for key, title in (("added", "Observations added"), ("removed", "Observations removed")):
-        items = result.get(key) or []
+    for items, title in ((result.added, "Observations added"),
+                         (result.removed, "Observations removed")):
         blocks.append(Heading(f"{title}: {len(items)}"))
         if items:
             blocks.append(Table(["id", "kind", "subject", "value", "source"], _obs_rows(items)))
-    changed = result.get("changed") or []
-    blocks.append(Heading(f"Observations changed: {len(changed)}"))
-    if changed:
+    blocks.append(Heading(f"Observations changed: {len(result.changed)}"))
+    if result.changed:
         rows = []
-        for c in changed:
-            before, after = c.get("before") or {}, c.get("after") or {}
-            fields = c.get("changed_fields") or sorted(set(before) | set(after))
-            what = "; ".join(f"{f}: {before.get(f, '')} → {after.get(f, '')}" for f in fields)
-            rows.append([str(c.get("id", "")), str(c.get("kind", "")),
-                         str(c.get("subject", "")), what])
+        for c in result.changed:
+            what = "; ".join(f"{f}: {(c.before or {})[f]} → {(c.after or {})[f]}"
+                             for f in c.changed_fields)
+            rows.append([c.id, c.kind, c.subject, what])
         blocks.append(Table(["id", "kind", "subject", "change (before → now)"], rows))
-    shifts = result.get("shifts") or []
     rows = []
-    for s in shifts:
-        shift = s.get("log10_shift")
-        big = shift is not None and math.isfinite(float(shift)) and abs(float(shift)) >= 0.1
-        rows.append([str(s.get("label") or s.get("quantity")), str(s.get("unit", "")),
-                     fmt(s.get("median_a")), fmt(s.get("median_b")),
-                     fmt(s.get("ratio")) + "x" if s.get("ratio") is not None else "",
-                     Cell(f"{float(shift):+.2f}" if shift is not None else "",
+    for s in result.shifts:
+        big = s.log10_shift is not None and abs(s.log10_shift) >= 0.1
+        rows.append([s.label or s.quantity, s.unit, fmt(s.median_a), fmt(s.median_b),
+                     fmt(s.ratio) + "x" if s.ratio is not None else "",
+                     Cell(f"{s.log10_shift:+.2f}" if s.log10_shift is not None else "",
                           "bad" if big else ""),
-                     interval(s.get("q05_a", math.nan), s.get("q95_a", math.nan)),
-                     interval(s.get("q05_b", math.nan), s.get("q95_b", math.nan))])
+                     interval(s.q05_a, s.q95_a), interval(s.q05_b, s.q95_b)])
     blocks.append(Heading("Shift of each headline quantity, biggest first"))
     blocks.append(Table(["quantity", "unit", "median before", "median now", "ratio",
                          "log10 shift (dex)", "90% before", "90% now"], rows,
@@ -368,103 +344,29 @@ def changes_section(run: Run, year: int = YEAR) -> Section:
 # -- 7. drivers ------------------------------------------------------------------------------
 
 
-def _quiet(fn, *args, **kwargs):
-    """Call ``fn`` with its printed advice and warnings swallowed."""
-    logger = logging.getLogger("arviz_stats")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            return fn(*args, **kwargs)
-    finally:
-        logger.setLevel(level)
-
-
-def scalar_parameters(dt: xr.DataTree) -> list[str]:
-    """Sampled scalar parameters present in the draws group."""
-    group = dt[draws_group(dt)]
-    return [name for name in DEFAULT_PRIORS if name in group
-            and set(group[name].dims) == {"chain", "draw"}]
-
-
-def sensitivity(dt: xr.DataTree, year: int = YEAR) -> pd.DataFrame:
-    """Prior dominance of each scalar parameter and of the headline quantities in ``year``.
-
-    Columns ``sd_ratio`` (posterior sd over prior sd; near 1: the data taught little),
-    ``psense_prior``, ``psense_likelihood`` and ``diagnosis`` (ArviZ power-scaling
-    sensitivity, where the run stored log_prior and log_likelihood).
-    """
-    import arviz as az
-
-    post = dt["posterior"].to_dataset()
-    prior = dt["prior"].to_dataset() if "prior" in dt.children else None
-    names = scalar_parameters(dt)
-    frame = pd.DataFrame(index=pd.Index(names + list(HEADLINES), name="quantity"),
-                         columns=["kind", "sd_ratio", "psense_prior", "psense_likelihood",
-                                  "diagnosis"], dtype=object)
-    frame["kind"] = ["parameter"] * len(names) + ["headline"] * len(HEADLINES)
-    values = {n: post[n] for n in names}
-    for key, q in HEADLINES.items():
-        if q.variable in post:
-            values[key] = np.log10(post[q.variable].sel(year=year, drop=True))
-    for name, da in values.items():
-        src = name if name in names else HEADLINES[name].variable
-        if prior is not None and src in prior:
-            p = prior[src].sel(year=year, drop=True) if "year" in prior[src].dims else prior[src]
-            if name not in names:
-                p = np.log10(p)
-            psd = float(np.nanstd(np.asarray(p.values, float)))
-            frame.loc[name, "sd_ratio"] = float(np.nanstd(np.asarray(da.values, float))) / psd \
-                if psd > 0 else math.nan
-    if {"log_prior", "log_likelihood"} <= set(dt.children):
-        sub = xr.DataTree.from_dict({
-            "posterior": xr.Dataset(values),
-            "log_prior": dt["log_prior"].to_dataset(),
-            "log_likelihood": dt["log_likelihood"].to_dataset(),
-        })
-        try:
-            summary = _quiet(az.psense_summary, sub)
-        except Exception as err:
-            frame["diagnosis"] = f"power-scaling failed: {type(err).__name__}"
-        else:
-            for name in values:
-                if name in summary.index:
-                    frame.loc[name, "psense_prior"] = float(summary.loc[name, "prior"])
-                    frame.loc[name, "psense_likelihood"] = float(summary.loc[name,
-                                                                             "likelihood"])
-                    frame.loc[name, "diagnosis"] = str(summary.loc[name, "diagnosis"])
-    return frame
-
-
-def _prior_dominated(row: pd.Series) -> bool:
-    ratio = row["sd_ratio"]
-    by_sd = ratio is not None and not pd.isna(ratio) and ratio >= PRIOR_DOMINATED_SD_RATIO
-    return by_sd or "strong prior" in str(row["diagnosis"] or "")
-
-
-def drivers_section(run: Run, dt: xr.DataTree, year: int = YEAR) -> Section:
-    blocks: list = []
+def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = YEAR
+                    ) -> Section:
+    """7. The most influential observations, and what rests on the priors."""
     if draws_group(dt) != "posterior":
         return Section(*SECTIONS[6], [Paragraph(
             "A prior-only run: no observation conditions it, so everything rests on the "
             "priors (section 8).")])
-    blocks.append(Heading("Observations with the most influence"))
+    blocks: list = [Heading("Observations with the most influence")]
     table = influence(run, year=year, top=10)
-    obs = dt["observations"].to_dataset() if "observations" in dt.children else None
+    subjects = {}
+    if "observations" in dt.children:
+        obs = dt["observations"]
+        subjects = dict(zip(np.asarray(obs["obs_id"].values).astype(str),
+                            np.asarray(obs["subject"].values).astype(str), strict=True))
     rows = []
     for _, r in table.iterrows():
-        oid = str(r.get("obs_id", ""))
-        subject = str(obs["subject"].sel(obs_id=oid).values) \
-            if obs is not None and oid in obs["obs_id"].values else ""
-        k = r.get("pareto_k")
-        reliable = r.get("reliable")
-        moved = str(r.get("quantity_most_moved", ""))
-        signed = r.get(moved) if moved in r.index else None
-        signed_text = f"{float(signed):+.3f}" if signed is not None and \
-            math.isfinite(float(signed)) else fmt(r.get("max_abs_log10_shift"))
-        rows.append([oid, subject, str(r.get("term", "")), moved, signed_text, fmt(k),
-                     Cell("yes", "good") if bool(reliable) else Cell("no", "bad")])
+        moved = str(r["quantity_most_moved"])
+        signed = float(r[moved])
+        signed_text = f"{signed:+.3f}" if math.isfinite(signed) \
+            else fmt(r["max_abs_log10_shift"])
+        rows.append([str(r["obs_id"]), subjects.get(str(r["obs_id"]), ""), str(r["term"]),
+                     moved, signed_text, fmt(r["pareto_k"]),
+                     Cell("yes", "good") if bool(r["reliable"]) else Cell("no", "bad")])
     blocks.append(Paragraph(
         f"Leave-one-out (PSIS) shift of the {year} headline medians when each "
         "observation is dropped, largest first: the quantity it moves most and by how "
@@ -475,26 +377,21 @@ def drivers_section(run: Run, dt: xr.DataTree, year: int = YEAR) -> Section:
                          "shift if left out (dex)", "Pareto k", "reliable"], rows,
                         numeric=(4, 5)))
     blocks.append(Heading("What rests on the priors"))
-    frame = sensitivity(dt, year)
-    stored = (run.manifest.get("diagnostics") or {}).get("sensitivity") or []
-    for row in stored:  # the run's own diagnostics win where they cover a parameter
-        if isinstance(row, dict) and row.get("parameter") in frame.index:
-            name = row["parameter"]
-            frame.loc[name, "psense_prior"] = row.get("prior")
-            frame.loc[name, "psense_likelihood"] = row.get("likelihood")
-            frame.loc[name, "diagnosis"] = row.get("diagnosis")
-    dominated = [n for n, r in frame.iterrows() if r["kind"] == "parameter"
-                 and _prior_dominated(r)]
-    heads = [n for n, r in frame.iterrows() if r["kind"] == "headline" and _prior_dominated(r)]
+    frame = prior_dominance(dt, year, scalar_parameters(dt, list(ctx.manifest.priors)),
+                            ctx.manifest.diagnostics.sensitivity)
+    params = frame[frame["kind"] == "parameter"]
+    heads = frame[frame["kind"] == "headline"]
+    dominated = list(params.index[params["prior_dominated"]])
+    leaning = list(heads.index[heads["prior_dominated"]])
     blocks.append(Paragraph(
         "Prior-dominated parameters (the data narrowed them little: posterior sd at least "
         f"{PRIOR_DOMINATED_SD_RATIO:.0%} of the prior's, or power-scaling diagnoses a strong "
         "prior / weak likelihood): "
         + (", ".join(dominated) if dominated else "none") + ". "
-        + ("Headline conclusions that lean on priors: " + ", ".join(heads) + "."
-           if heads else "No headline conclusion is mostly prior-driven by these measures.")))
-    conflict = [n for n, r in frame.iterrows() if r["kind"] == "headline"
-                and "conflict" in str(r["diagnosis"] or "")]
+        + ("Headline conclusions that lean on priors: " + ", ".join(leaning) + "."
+           if leaning else "No headline conclusion is mostly prior-driven by these measures.")))
+    conflict = list(heads.index[heads["diagnosis"].fillna("").astype(str)
+                                .str.contains("conflict")])
     if conflict:
         blocks.append(Paragraph(
             "Power-scaling flags a potential prior-data conflict for " + ", ".join(conflict)
@@ -502,8 +399,9 @@ def drivers_section(run: Run, dt: xr.DataTree, year: int = YEAR) -> Section:
             "so the priors and the evidence pull in somewhat different directions; the "
             "assumptions in section 8 matter for them as well as the evidence."))
     rows = [[name, r["kind"], fmt(r["sd_ratio"]), fmt(r["psense_prior"]),
-             fmt(r["psense_likelihood"]), str(r["diagnosis"] or ""),
-             Cell("prior", "bad") if _prior_dominated(r) else Cell("data", "good")]
+             fmt(r["psense_likelihood"]), str(r["diagnosis"] or "") if not pd.isna(
+                 r["diagnosis"]) else "",
+             Cell("prior", "bad") if r["prior_dominated"] else Cell("data", "good")]
             for name, r in frame.iterrows()]
     blocks.append(Table(["quantity", "kind", "posterior sd / prior sd", "psense prior",
                          "psense likelihood", "diagnosis", "rests on"], rows,
@@ -517,38 +415,15 @@ def drivers_section(run: Run, dt: xr.DataTree, year: int = YEAR) -> Section:
 # -- 8. assumptions --------------------------------------------------------------------------
 
 
-def constant_comments() -> dict[str, str]:
-    """The ``#:`` comments above each constant in models/priors.py, keyed by name."""
-    source = inspect.getsource(priors_module)
-    lines = source.splitlines()
-    comments: dict[str, str] = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-            text: list[str] = []
-            i = node.lineno - 2
-            while i >= 0 and lines[i].lstrip().startswith("#:"):
-                text.insert(0, lines[i].lstrip()[2:].strip())
-                i -= 1
-            if text:
-                comments[name] = " ".join(text)
-    return comments
-
-
-def assumptions_section(run: Run, dt: xr.DataTree) -> Section:
-    config = run.manifest.get("config", {})
-    name = config.get("name", "default")
-    cfg = CONFIGS.get(name)
+def assumptions_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
+    """8. Every prior of the run with its source, and the fixed conversions of the chain."""
     group = dt[draws_group(dt)]
     label = "posterior" if draws_group(dt) == "posterior" else "prior"
     rows = []
-    for pname, spec in (config.get("priors") or {}).items():
-        source_prior = (cfg.priors.get(pname) if cfg else None) or DEFAULT_PRIORS.get(pname)
-        prior = Prior(spec.get("dist", "?"), spec.get("params", {}),
-                      source_prior.source if source_prior else "")
+    for prior in ctx.priors:
         med = ci = ""
-        if pname in group:
-            da = group[pname]
+        if prior.name in group:
+            da = group[prior.name]
             extra = [d for d in da.dims if d not in ("chain", "draw")]
             if not extra:
                 q = np.nanquantile(np.asarray(da.values, float).ravel(), [0.05, 0.5, 0.95])
@@ -557,7 +432,8 @@ def assumptions_section(run: Run, dt: xr.DataTree) -> Section:
                 meds = np.nanmedian(_stacked(da), axis=0).ravel()
                 med = f"{meds.size} values ({extra[0]})"
                 ci = f"medians {fmt(meds.min())}{DASH}{fmt(meds.max())}"
-        rows.append([pname, prior.describe(), med, ci, linkify(prior.source)])
+        rows.append([prior.name, prior.description, med, ci, linkify(prior.source)])
+    name = ctx.manifest.config_name
     blocks: list = [
         Paragraph(f"Every prior of config '{name}', with the {label} median and 90% interval "
                   "of each sampled parameter. Sources: models/priors.py."),
@@ -565,34 +441,41 @@ def assumptions_section(run: Run, dt: xr.DataTree) -> Section:
               numeric=(2, 3)),
         Heading("Fixed conversions"),
     ]
-    comments = constant_comments()
     crow = []
-    for cname in CONSTANTS:
-        value = getattr(priors_module, cname, None)
-        note = comments.get(cname, "")
-        if cname == "MINUTES_PER_YEAR":
+    for c in ctx.constants:
+        note = c.note
+        if c.name == "MINUTES_PER_YEAR":
             note = "Years of 365 days of continuous thinking. " + note
-        crow.append([cname, fmt(value) if value is not None else "", note])
+        crow.append([c.name, fmt(c.value) if c.value is not None else "", note])
     blocks.append(Table(["constant", "value", "source"], crow, numeric=(1,)))
+    if ctx.from_today:
+        blocks.append(Paragraph(
+            f"This run did not store its {' and '.join(ctx.from_today)}: they are read from "
+            "this installation's models/priors.py.", "note"))
     return Section(*SECTIONS[7], blocks)
 
 
 # -- 9. evidence -----------------------------------------------------------------------------
 
 
-def _value_text(r: pd.Series) -> str:
-    text = f"{r.get('value', '')} {r.get('unit', '')}".strip()
-    low, high = str(r.get("low", "") or ""), str(r.get("high", "") or "")
-    if low or high:
-        text += f" [{low}{DASH}{high}]"
-        if r.get("interval"):
-            text += f" {r.get('interval')}"
-    if r.get("bound"):
-        text += f" ({r.get('bound')} bound)"
+def _value_text(r: dict[str, str]) -> str:
+    text = f"{r['value']} {r['unit']}".strip()
+    if r["low"] or r["high"]:
+        text += f" [{r['low']}{DASH}{r['high']}]"
+        if r["interval"]:
+            text += f" {r['interval']}"
+    if r["bound"]:
+        text += f" ({r['bound']} bound)"
     return text
 
 
+#: The observation fields the evidence tables show (missing columns read as blank).
+EVIDENCE_FIELDS = ("id", "subject", "metric", "date", "value", "unit", "low", "high",
+                   "interval", "bound", "status", "role", "source", "note")
+
+
 def evidence_section(obs: pd.DataFrame) -> Section:
+    """9. Every observation of the run, by kind, with its role in the model."""
     if obs.empty:
         return Section(*SECTIONS[8], [Paragraph("This run used no observations.")])
     role = obs["role"].astype(str).replace("nan", "")
@@ -604,12 +487,13 @@ def evidence_section(obs: pd.DataFrame) -> Section:
             "(the role says why)")
     text += f", {int(none.sum())} have no role recorded." if none.any() else "."
     blocks: list = [Paragraph(text + " Grouped by kind; sources link where they give a URL.")]
-    for kind, rows in obs.groupby("kind", sort=True):
+    text_obs = obs.reindex(columns=list(EVIDENCE_FIELDS)).fillna("").astype(str)
+    text_obs = text_obs.replace("nan", "")
+    for kind, rows in text_obs.groupby(obs["kind"], sort=True):
         blocks.append(Heading(f"{kind} ({len(rows)})"))
-        table = [[str(r["id"]), str(r.get("subject", "")), str(r.get("metric", "")),
-                  str(r.get("date", "")), _value_text(r), str(r.get("status", "")),
-                  str(r.get("role", "")) or "(none)", linkify(str(r.get("source", ""))),
-                  str(r.get("note", ""))] for _, r in rows.iterrows()]
+        table = [[r["id"], r["subject"], r["metric"], r["date"], _value_text(r), r["status"],
+                  r["role"] or "(none)", linkify(r["source"]), r["note"]]
+                 for r in rows.to_dict("records")]
         blocks.append(Table(["id", "subject", "metric", "date", "value", "status", "role",
                              "source", "note"], table, cls="evidence"))
     return Section(*SECTIONS[8], blocks)
@@ -618,28 +502,31 @@ def evidence_section(obs: pd.DataFrame) -> Section:
 # -- 10. provenance --------------------------------------------------------------------------
 
 
-def provenance_section(run: Run) -> Section:
-    m = run.manifest
-    config = {k: v for k, v in (m.get("config") or {}).items() if k != "priors"}
+def provenance_section(run: Run, m: Manifest) -> Section:
+    """10. Everything needed to reproduce the run."""
 
     def kv(d: dict) -> str:
         return ", ".join(f"{k}={v}" for k, v in d.items())
 
+    def text(x: object) -> str:
+        return "" if x is None else str(x)
+
     rows = [
-        ["run id", m.get("run_id", run.id)],
-        ["created", m.get("created", "")],
-        ["observation hash", m.get("observation_hash", "")],
-        ["observations", f"{m.get('n_observations', '')} ({m.get('n_conditioning', '?')} "
+        ["run id", m.run_id],
+        ["created", m.created],
+        ["observation hash", m.observation_hash],
+        ["observations", f"{text(m.n_observations)} ("
+                         f"{'?' if m.n_conditioning is None else m.n_conditioning} "
                          "conditioning)"],
-        ["latest observation", m.get("latest_observation") or ""],
-        ["cutoff", m.get("cutoff") or "none"],
-        ["seed", m.get("seed", "")],
-        ["config", kv(config)],
-        ["sampler", kv(m.get("sampler") or {})],
-        ["prior only", m.get("prior_only", "")],
-        ["model version", m.get("model_version", "")],
-        ["packages", kv(m.get("packages") or {})],
-        ["timings (s)", kv(m.get("timings") or {})],
+        ["latest observation", text(m.latest_observation)],
+        ["cutoff", m.cutoff or "none"],
+        ["seed", text(m.seed)],
+        ["config", kv(m.config)],
+        ["sampler", kv(m.sampler)],
+        ["prior only", m.prior_only],
+        ["model version", m.model_version],
+        ["packages", kv(m.packages)],
+        ["timings (s)", kv(m.timings)],
         ["run folder", str(run.path)],
     ]
     return Section(*SECTIONS[9], [Table(["field", "value"], [[k, str(v)] for k, v in rows])])
@@ -650,20 +537,35 @@ def provenance_section(run: Run) -> Section:
 
 def build_sections(run: Run, dt: xr.DataTree | None = None,
                    year: int = YEAR) -> list[Section]:
-    """The ten sections of a run's report, in order."""
+    """The ten sections of a run's report, in order.
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+    dt : xarray.DataTree, optional
+        Its DataTree, when already read.
+    year : int
+        The year of the headline forecast.
+
+    Returns
+    -------
+    list of Section
+    """
     dt = dt if dt is not None else run.datatree()
+    ctx = report_context(run)
     obs = observations_from_datatree(dt) if "observations" in dt.children else \
         pd.DataFrame(columns=["id", "kind", "role", "value", "unit", "date", "metric"])
     return [
-        verdict_section(run),
-        headline_section(dt, year),
-        trajectories_section(dt, obs),
+        verdict_section(ctx.manifest),
+        headline_section(dt, ctx, year),
+        trajectories_section(dt, obs, ctx),
         speed_trade_section(dt, year),
-        capabilities_section(dt),
+        capabilities_section(dt, ctx),
         changes_section(run, year),
-        drivers_section(run, dt, year),
-        assumptions_section(run, dt),
+        drivers_section(run, dt, ctx, year),
+        assumptions_section(dt, ctx),
         evidence_section(obs),
-        provenance_section(run),
+        provenance_section(run, ctx.manifest),
     ]
 

@@ -30,6 +30,16 @@ def test_no_layer_imports_a_later_one(layer: str) -> None:
                 assert not name.startswith(f"gpt2030.{other}"), f"{path.name} imports {name}"
 
 
+def test_reports_render_only_what_inference_hands_them() -> None:
+    """A report shows what the stored run holds: no reports/ module reaches past inference to
+    today's model or ledger code (priors, units, configurations)."""
+    offenders = [f"{path.name} imports {name}"
+                 for path in sorted((REPO / "reports").glob("*.py"))
+                 for name in imported_modules(path)
+                 if name.startswith(("gpt2030.models", "gpt2030.observations"))]
+    assert offenders == []
+
+
 def test_the_model_does_no_io_plotting_or_sampling_libraries() -> None:
     for path in sorted((REPO / "models").glob("*.py")):
         for name in imported_modules(path):

@@ -18,6 +18,7 @@ from fixture_runs import BROKEN, FIXTURES, SMALL
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from gpt2030.inference.reporting import Manifest, evidence_points
 from gpt2030.inference.runs import Run, list_runs, load_run
 from gpt2030.reports import figures
 from gpt2030.reports.render import (
@@ -158,20 +159,25 @@ def test_passing_banner_is_green(small_run: Run) -> None:
     diag = {**small_run.manifest["diagnostics"], "verdict": "pass",
             "checks": [{**c, "passed": True} for c in
                        small_run.manifest["diagnostics"]["checks"]]}
-    run = Run(small_run.path, {**small_run.manifest, "verdict": "pass", "diagnostics": diag})
-    html = to_html(Document("t", "s", [verdict_section(run)]))
+    manifest = Manifest.from_dict({**small_run.manifest, "verdict": "pass", "diagnostics": diag})
+    html = to_html(Document("t", "s", [verdict_section(manifest)]))
     assert 'class="banner good"' in html and 'class="banner bad"' not in html
     assert "PASS" in html
 
 
-def test_figures_have_axis_labels_with_units(small_dt: xr.DataTree) -> None:
+def test_figures_have_axis_labels_with_units(small_run: Run, small_dt: xr.DataTree) -> None:
+    from gpt2030.inference.reporting import capability_probabilities, report_context
     from gpt2030.inference.runs import observations_from_datatree
-    from gpt2030.models.essay import THRESHOLDS
 
+    ctx = report_context(small_run)
     obs = observations_from_datatree(small_dt)
-    figs = [figures.fig_compute(small_dt, obs), figures.fig_scaling(small_dt, obs),
-            figures.fig_speed(small_dt, obs), figures.fig_work(small_dt),
-            figures.fig_capabilities(small_dt, THRESHOLDS)]
+    points = evidence_points(obs, obs["role"] == "compute")
+    probs = {th.name: capability_probabilities(small_dt, th.benchmark, th.accuracy)
+             for th in ctx.thresholds}
+    figs = [figures.fig_compute(small_dt, points, 1e28),
+            figures.fig_scaling(small_dt, points, points), figures.fig_speed(small_dt, points),
+            figures.fig_work(small_dt, {"work_years": 1.8e6}),
+            figures.fig_capabilities(ctx.thresholds, probs)]
     units = re.compile(r"\((FLOP|tokens/s|count|%)\)")
     for fig in figs:
         assert isinstance(fig, Figure) and isinstance(fig.canvas, FigureCanvasAgg)
@@ -185,7 +191,7 @@ def test_observations_overlaid(small_dt: xr.DataTree) -> None:
     from gpt2030.inference.runs import observations_from_datatree
 
     obs = observations_from_datatree(small_dt)
-    pts = figures.observed(obs, obs["role"] == "compute")
+    pts = evidence_points(obs, obs["role"] == "compute")
     assert len(pts) == int((obs["role"] == "compute").sum())
     assert (pts["value"] > 1e18).all()  # FLOP, converted to base units
 

@@ -82,10 +82,12 @@ def run_update(args: argparse.Namespace) -> int:
                            seed=2030 if seed is None else seed)
     run, reused = infer(ledger, default_runs_dir(), request,
                         force=bool(getattr(args, "force", False)), progressbar=sys.stderr.isatty())
-    from gpt2030.cli.runs import header
+    from gpt2030.cli.runs import header, note_refitted
 
-    verdict = run.manifest.get("verdict", "unknown")
+    verdict = run.info.verdict
     print(f"{'reusing' if reused else 'stored'} run {run.id} (diagnostics: {verdict})")
+    if not reused:
+        note_refitted(default_runs_dir(), run)
     print(header(run, default=False))
     path = write_report(run, default_home() / "reports" / run.id)
     print(path)

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from datetime import date
+from pathlib import Path
 
 from gpt2030.cli import CommandError
 from gpt2030.inference.forecast import HEADLINES, forecast_table
@@ -136,13 +137,18 @@ def cmd_infer(args: argparse.Namespace) -> int:
     else:
         print(f"stored {run.path} (verdict: {run.manifest['verdict']}, "
               f"{run.manifest['timings']['total']:.1f} s wall clock)")
-        for broken in broken_runs_with_key(runs_dir, run.manifest["key"]):
-            print(f"note: run {broken.id} ({broken.reason}) was the same computation and is "
-                  f"broken; fitted again as {run.id}. Remove it with `gpt2030 runs remove "
-                  f"{broken.id}`", file=sys.stderr)
+        note_refitted(runs_dir, run)
     print(header(run, default=False))
     print(run.id)
     return 0
+
+
+def note_refitted(runs_dir: Path, run: Run) -> None:
+    """Tell (on stderr) which broken runs of the same computation ``run`` replaces."""
+    for broken in broken_runs_with_key(runs_dir, run.manifest["key"]):
+        print(f"note: run {broken.id} ({broken.reason}) was the same computation and is "
+              f"broken; fitted again as {run.id}. Remove it with `gpt2030 runs remove "
+              f"{broken.id}`", file=sys.stderr)
 
 
 def _list_row(r: Run | BrokenRun, latest_id: str | None) -> dict:
@@ -229,8 +235,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     except (KeyError, ValueError) as err:
         raise CommandError(str(err)) from None
     if args.format == "json":
-        print(json.dumps({"run_id": run.id, "year": args.year, "verdict":
-                          run.manifest.get("verdict"), "quantities": table}, indent=1))
+        print(json.dumps({"run_id": run.id, "year": args.year, "verdict": run.info.verdict,
+                          "quantities": table}, indent=1))
         return 0
     print(f"year {args.year}")
     print(f"{'quantity':<26}{'median':>11}{'5%':>11}{'25%':>11}{'75%':>11}{'95%':>11}  unit")

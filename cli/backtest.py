@@ -94,6 +94,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     sampler = sampler_config(args)
     ledger = open_ledger()
     runs_dir = default_runs_dir()
+    from gpt2030.observations.store import ensure_writable
+
+    for folder in (runs_dir / "backtests", default_home() / "reports" / "backtest"):
+        ensure_writable(folder)  # before minutes of sampling, not after
     start = time.perf_counter()
     results = []
     # With --format json, stdout carries the JSON only: progress output of the sampling

@@ -80,6 +80,10 @@ def run_update(args: argparse.Namespace) -> int:
     seed = getattr(args, "seed", None)
     request = InferRequest(config=config, sampler=sampler,
                            seed=2030 if seed is None else seed)
+    from gpt2030.observations.store import ensure_writable
+
+    for folder in (default_runs_dir(), default_home() / "reports"):
+        ensure_writable(folder)  # before minutes of sampling, not after
     run, reused = infer(ledger, default_runs_dir(), request,
                         force=bool(getattr(args, "force", False)), progressbar=sys.stderr.isatty())
     from gpt2030.cli.runs import header, note_refitted

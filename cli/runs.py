@@ -130,8 +130,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
         if importlib.util.find_spec("numpyro") is None:
             raise CommandError("--sampler numpyro needs numpyro: pip install numpyro")
+    from gpt2030.observations.store import ensure_writable
+
     runs_dir = default_runs_dir()
-    run, reused = infer(open_ledger(), runs_dir, request, force=args.force, progressbar=True)
+    ledger = open_ledger()
+    ensure_writable(runs_dir)  # before minutes of sampling, not after
+    run, reused = infer(ledger, runs_dir, request, force=args.force, progressbar=True)
     if reused:
         print(f"reusing {run.id} (same observations, config and seed; --force to resample)")
     else:

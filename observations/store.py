@@ -178,6 +178,24 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and check that a file can be written in it.
+
+    Raises
+    ------
+    OSError
+        Naming the folder (not a temporary name) when it is read-only or cannot be made:
+        checked before a lock is taken or minutes of sampling are spent.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".gpt2030-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise type(err)(err.errno, err.strerror, str(folder)) from None
+
+
 def _sort_key(row: dict[str, str]) -> tuple[str, str, str]:
     return (row["kind"], row["date"], row["id"])
 
@@ -299,6 +317,7 @@ class Ledger:
             never silently carries a broken ledger forward.
         """
         today = today or date.today()
+        ensure_writable(self.path.parent)
         with self._lock:
             numbered = read_numbered_rows(self.path)
             stored = self._problems(numbered, today)
@@ -378,6 +397,7 @@ class Ledger:
         if not reason.strip():
             raise LedgerError("removed_reason: a removal needs its reason (--reason)")
         today = today or date.today()
+        ensure_writable(self.path.parent)
         with self._lock:
             numbered = read_numbered_rows(self.path)
             stored = self._problems(numbered, today)

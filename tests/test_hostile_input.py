@@ -402,7 +402,8 @@ def test_read_only_home_gets_one_line(home: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr("tempfile.mkstemp", refuse)
     for argv in ([*SPEED], ["observe", "remove", Ledger(ledger_path()).rows()[0]["id"],
-                            "--reason", "x"], ["report", SMALL]):
+                            "--reason", "x"], ["report", SMALL], ["update"], ["infer"],
+                 ["backtest"]):
         code, _, err = run(capsys, *argv)
         assert code == 2, argv
         message = one_line_error(err)

@@ -486,6 +486,21 @@ REFUSED_ADDS = {
                           "2024", "--source", "s"], "value", "outside"),
     "mark without the flag": ([*SPEED, "--note", f"{FORCED_MARK} sneaky"], "note",
                               "--force-implausible"),
+    # Classes the ledger already refused before issue #9, kept here so that one file runs all.
+    "value abc": (with_value(SPEED, "--value", "abc"), "value", "not a number"),
+    "infinite value": (with_value(SPEED, "--value", "1e999"), "value", "not a finite number"),
+    "unknown unit": (with_value(SPEED, "--unit", "furlongs"), "unit", "furlongs"),
+    "unit of another dimension": (with_value(SPEED, "--unit", "FLOP"), "unit", "does not"),
+    "negative FLOP": (["observe", "add", "--kind", "training_compute", "--subject", "x",
+                       "--value", "-5", "--unit", "FLOP", "--date", "2024", "--source", "s"],
+                      "value", "positive"),
+    "impossible date": (with_value(SPEED, "--date", "2023-02-30"), "date", "not a real date"),
+    "future date": (with_value(SPEED, "--date", "2999-01"), "date", "future"),
+    "missing source": (with_value(SPEED, "--source", " "), "source", "required"),
+    "bad id": ([*SPEED, "--id", "Has Spaces"], "id", "lowercase"),
+    "existing id": ([*SPEED, "--id", "inference_speed:gpt-4:trackoai-essay:2023-06"], "id",
+                    "already in the ledger"),
+    "low above value": ([*SPEED, "--low", "11", "--high", "12"], "low", "above the value"),
 }
 
 

@@ -76,6 +76,12 @@ def _quiet_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``gpt2030``; return the exit status (see the module docstring)."""
+    for stream in (sys.stdout, sys.stderr):
+        # A subject in any script prints, whatever the terminal's encoding.
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "needs_home", True):

@@ -347,10 +347,15 @@ def check_run(path: Path) -> Run | BrokenRun:
 
 
 def _run_folders(runs_dir: Path) -> list[Path]:
+    """Folders that are (or were meant to be) runs: named like a run id, or holding a
+    manifest or a ``run.nc``. Hidden folders, ``backtests/`` and a user's own folders are
+    not runs."""
     if not runs_dir.is_dir():
         return []
     return sorted(p for p in runs_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and p.name != "backtests")
+                  if p.is_dir() and not p.name.startswith(".") and p.name != "backtests"
+                  and (RUN_ID_PATTERN.match(p.name) or (p / MANIFEST).exists()
+                       or (p / RUN_FILE).exists()))
 
 
 def scan_runs(runs_dir: Path) -> list[Run | BrokenRun]:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from gpt2030.inference.forecast import HEADLINES, headline_draws, summarize
 from gpt2030.inference.results import json_safe
@@ -124,9 +125,25 @@ def headline_shifts(dt_a, dt_b, year: int = 2030) -> list[HeadlineShift]:
     return rows
 
 
-def compare(run_a: Run, run_b: Run, year: int = 2030) -> RunComparison:
-    """:func:`compare_runs` as a typed :class:`RunComparison`."""
-    dt_a, dt_b = run_a.datatree(), run_b.datatree()
+def compare(run_a: Run, run_b: Run, year: int = 2030,
+            dt_b: xr.DataTree | None = None) -> RunComparison:
+    """:func:`compare_runs` as a typed :class:`RunComparison`.
+
+    Parameters
+    ----------
+    run_a, run_b : Run
+        The earlier and the later run.
+    year : int
+        The year of the headline quantities.
+    dt_b : xarray.DataTree, optional
+        ``run_b``'s DataTree, when the caller has already read it.
+
+    Returns
+    -------
+    RunComparison
+    """
+    dt_a = run_a.datatree()
+    dt_b = run_b.datatree() if dt_b is None else dt_b
     added, removed, changed = observation_changes(observations_from_datatree(dt_a),
                                                   observations_from_datatree(dt_b))
     return RunComparison(run_a.id, run_b.id, year, added, removed, changed,

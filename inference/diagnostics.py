@@ -421,6 +421,19 @@ def loo_weights(dt: xr.DataTree, var: str, r_eff: float | None = None
     return loo.log_weights, loo.pareto_k
 
 
+def _loo_tree(dt: xr.DataTree) -> xr.DataTree:
+    """The groups PSIS-LOO reads, with only the free parameters in ``posterior``.
+
+    ``loo_pit`` estimates the relative efficiency from every posterior variable on each
+    call; the trajectories make that the slowest step, and the free parameters are the ones
+    :func:`relative_ess` uses anyway.
+    """
+    groups = {g: dt[g].to_dataset() for g in ("posterior_predictive", "observed_data",
+                                              "log_likelihood") if g in dt.children}
+    groups["posterior"] = dt["posterior"].to_dataset()[free_parameters(dt)]
+    return xr.DataTree.from_dict(groups)
+
+
 def normalised_weights(log_weights: xr.DataArray) -> np.ndarray:
     """PSIS log weights as ``(observation, sample)`` weights, each row summing to one."""
     obs_dim = [d for d in log_weights.dims if d not in ("chain", "draw")]
@@ -444,6 +457,7 @@ def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]
     subjects = _subjects(dt)
     has_loglik = "log_likelihood" in dt.children
     r_eff = relative_ess(dt) if has_loglik else 1.0
+    loo_dt = _loo_tree(dt) if has_loglik else dt
     for var in observation_terms(dt):
         term = var.removesuffix("_obs")
         y = dt["observed_data"][var]
@@ -455,12 +469,13 @@ def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]
         q = np.quantile(rep, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
         in50 = (yv >= q[1]) & (yv <= q[3])
         in90 = (yv >= q[0]) & (yv <= q[4])
-        psis = loo_weights(dt, var, r_eff) \
+        psis = loo_weights(loo_dt, var, r_eff) \
             if has_loglik and var in dt["log_likelihood"].data_vars else None
         if psis is not None:
             log_w, khat = psis
             with quiet_arviz():
-                pit_ds = azs.loo_pit(dt, var_names=[var], log_weights=xr.Dataset({var: log_w}),
+                pit_ds = azs.loo_pit(loo_dt, var_names=[var],
+                                     log_weights=xr.Dataset({var: log_w}),
                                      pareto_k=xr.Dataset({var: khat}))
             pit = np.asarray(pit_ds[var].sel({obs_dim: y[obs_dim]}).values, dtype=float)
             k = np.asarray(khat.sel({obs_dim: y[obs_dim]}).values, dtype=float)

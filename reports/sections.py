@@ -16,7 +16,7 @@ import xarray as xr
 
 from gpt2030.inference.compare import compare
 from gpt2030.inference.forecast import draws_group, forecast_table
-from gpt2030.inference.influence import influence
+from gpt2030.inference.influence import influence_table
 from gpt2030.inference.reporting import (
     PRIOR_DOMINATED_SD_RATIO,
     Manifest,
@@ -292,7 +292,7 @@ def _obs_rows(items: list) -> list[list]:
             for o in items]
 
 
-def changes_section(run: Run, year: int = YEAR) -> Section:
+def changes_section(run: Run, year: int = YEAR, dt: xr.DataTree | None = None) -> Section:
     """6. What changed since the previous run of the same lineage."""
     prev = previous_run(run)
     this = Manifest.from_dict(run.manifest)
@@ -301,7 +301,7 @@ def changes_section(run: Run, year: int = YEAR) -> Section:
             f"No previous run: this is the first stored run with config '{this.config_name}' "
             f"(and model version {this.model_version}) in {run.path.parent}.")])
     before = Manifest.from_dict(prev.manifest)
-    result = compare(prev, run, year=year)
+    result = compare(prev, run, year=year, dt_b=dt)
     blocks: list = [Paragraph(f"Compared with {prev.id} (created {before.created}, same "
                               f"config '{this.config_name}'), in {year}.")]
     other = [f"{k}: {getattr(before, k)} → {getattr(this, k)}"
@@ -352,7 +352,7 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
             "A prior-only run: no observation conditions it, so everything rests on the "
             "priors (section 8).")])
     blocks: list = [Heading("Observations with the most influence")]
-    table = influence(run, year=year, top=10)
+    table = influence_table(dt, year=year, top=10)
     subjects = {}
     if "observations" in dt.children:
         obs = dt["observations"]
@@ -562,7 +562,7 @@ def build_sections(run: Run, dt: xr.DataTree | None = None,
         trajectories_section(dt, obs, ctx),
         speed_trade_section(dt, year),
         capabilities_section(dt, ctx),
-        changes_section(run, year),
+        changes_section(run, year, dt),
         drivers_section(run, dt, ctx, year),
         assumptions_section(dt, ctx),
         evidence_section(obs),

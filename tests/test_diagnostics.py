@@ -6,6 +6,7 @@ run (2 chains x 100 draws) and a deliberately broken one (nutpie, ``--tune 10 --
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -21,6 +22,7 @@ from gpt2030.inference.diagnostics import (
     PPC_COVERAGE90_MIN,
     PPC_MIN_OBS,
     PSENSE_THRESHOLD,
+    Diagnostics,
     check,
     convergence_frame,
     convergence_table,
@@ -56,6 +58,17 @@ def small_dt() -> xr.DataTree:
 @pytest.fixture(scope="module")
 def broken_dt() -> xr.DataTree:
     return xr.load_datatree(FIXTURES / BROKEN / RUN_FILE)
+
+
+@pytest.fixture(scope="module")
+def small_report(small_dt: xr.DataTree) -> Diagnostics:
+    """``check`` of the small run, computed once (tests copy it before changing it)."""
+    return check(small_dt)
+
+
+@pytest.fixture(scope="module")
+def broken_report(broken_dt: xr.DataTree) -> Diagnostics:
+    return check(broken_dt, sensitivity=False)
 
 
 # --- the run store ------------------------------------------------------------------------
@@ -113,8 +126,8 @@ def test_list_runs_sorted_by_creation(home: Path) -> None:
 # --- diagnose: the broken run -------------------------------------------------------------
 
 
-def test_check_fails_broken_run_on_sampler_checks(broken_dt: xr.DataTree) -> None:
-    report = check(broken_dt, sensitivity=False)
+def test_check_fails_broken_run_on_sampler_checks(broken_report: Diagnostics) -> None:
+    report = broken_report
     assert report.verdict == "fail" and not report.ok
     failed = {c.name: c for c in report.failures}
     assert {"r_hat", "ess_bulk", "ess_tail"} <= set(failed)
@@ -124,15 +137,14 @@ def test_check_fails_broken_run_on_sampler_checks(broken_dt: xr.DataTree) -> Non
 
 
 def test_diagnose_cli_broken_run_exits_1_and_names_failures(
-        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        home: Path, broken_report: Diagnostics, capsys: pytest.CaptureFixture[str]) -> None:
     install(home, BROKEN)
     assert main(["diagnose", BROKEN, "--no-plots"]) == 1
     out = capsys.readouterr().out
     assert "verdict FAIL" in out
     last = out.strip().splitlines()[-1]
     assert last.startswith("verdict: fail")
-    report = check(xr.load_datatree(FIXTURES / BROKEN / RUN_FILE), sensitivity=False)
-    for c in report.failures:  # every failing check, with its value
+    for c in broken_report.failures:  # every failing check, with its value
         assert c.name in last
         assert f"{c.value:.4g}" in last
     assert not (home / "runs" / BROKEN / "diagnostics").exists()  # --no-plots
@@ -174,10 +186,10 @@ def test_diagnose_json_structure_and_plots(home: Path,
         assert Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_coverage_check_fails_when_a_term_is_misfit(small_dt: xr.DataTree) -> None:
+def test_coverage_check_fails_when_a_term_is_misfit(small_dt: xr.DataTree,
+                                                    small_report: Diagnostics) -> None:
     dt = small_dt.copy()
-    base = check(dt, sensitivity=False)
-    assert next(c for c in base.checks if c.name == "ppc_coverage90:speed").passed
+    assert next(c for c in small_report.checks if c.name == "ppc_coverage90:speed").passed
     observed = dt["observed_data"].to_dataset()
     observed["speed_obs"] = observed["speed_obs"] + 3.0  # 1000x faster than anything predicted
     dt["observed_data"] = observed
@@ -186,12 +198,10 @@ def test_coverage_check_fails_when_a_term_is_misfit(small_dt: xr.DataTree) -> No
     assert speed.value == 0.0 and not speed.passed
     assert speed.value < PPC_COVERAGE90_MIN
     assert report.verdict == "fail"
-    terms, fits = predictive_fit(dt)
-    assert next(t for t in terms if t.term == "speed").coverage90 == 0.0
-    # every speed row is now far in the upper tail
-    speed_fits = [f for f in fits if f.term == "speed"]
-    assert all(f.loo_pit > 0.99 for f in speed_fits)
-    assert fits[0].term == "speed"
+    assert next(t for t in report.terms if t.term == "speed").coverage90 == 0.0
+    # the speed rows are now far in the upper tail: they are the worst fits
+    assert [f.term for f in report.worst_fit] == ["speed"] * len(report.worst_fit)
+    assert all(f.loo_pit > 0.99 for f in report.worst_fit)
 
 
 def test_diagnose_prior_only_run_exits_0(home: Path, small_dt: xr.DataTree,
@@ -270,6 +280,7 @@ def test_rhat_ess_mcse_from_az_summary_equal_the_hand_written_tables(
         fixture_dt: xr.DataTree) -> None:
     old = old_convergence(fixture_dt)
     new = convergence_frame(fixture_dt)
+    checks = {c.name: c for c in sampler_checks(fixture_dt, new)}
     assert sorted(new.index) == sorted(old["r_hat"])
     for col in ("r_hat", "ess_bulk", "ess_tail", "mcse_mean"):
         np.testing.assert_allclose(new.loc[list(old[col]), col].to_numpy(dtype=float),
@@ -279,23 +290,18 @@ def test_rhat_ess_mcse_from_az_summary_equal_the_hand_written_tables(
     np.testing.assert_allclose(new.loc[list(old["sd"]), "sd"].to_numpy(dtype=float),
                                np.array(list(old["sd"].values())) * np.sqrt(n / (n - 1)),
                                rtol=1e-10)
-    checks = {c.name: c for c in sampler_checks(fixture_dt)}
     assert checks["r_hat"].value == pytest.approx(max(old["r_hat"].values()), rel=1e-12)
     for method in ("bulk", "tail"):
         assert checks[f"ess_{method}"].value == pytest.approx(
             min(old[f"ess_{method}"].values()), rel=1e-12)
-    rows = convergence_table(fixture_dt, n=5)
+    rows = convergence_table(fixture_dt, n=5, table=new)
     assert [r["parameter"] for r in rows] == sorted(
         old["r_hat"], key=lambda k: -old["r_hat"][k])[:5]
-
-
-def test_ebfmi_from_arviz_stats_is_the_textbook_form_of_the_old_one(
-        fixture_dt: xr.DataTree) -> None:
-    """``arviz_stats.bfmi`` divides the N-1 squared energy steps by N draws' variance sum
-    (Betancourt 2016); the old code took the mean over the N-1 steps: a factor (N-1)/N."""
-    n = fixture_dt["sample_stats"].sizes["draw"]
-    check_value = next(c.value for c in sampler_checks(fixture_dt) if c.name == "e_bfmi")
-    assert check_value == pytest.approx(old_ebfmi(fixture_dt).min() * (n - 1) / n, rel=1e-10)
+    # E-BFMI: arviz_stats.bfmi divides the N-1 squared energy steps by N draws' variance
+    # sum (Betancourt 2016); the old code took the mean over the N-1 steps: a factor (N-1)/N
+    n_draw = fixture_dt["sample_stats"].sizes["draw"]
+    assert checks["e_bfmi"].value == pytest.approx(
+        old_ebfmi(fixture_dt).min() * (n_draw - 1) / n_draw, rel=1e-10)
 
 
 def test_psis_weights_and_loo_pit_from_arviz_equal_the_hand_written_ones(
@@ -329,10 +335,11 @@ def test_psis_weights_and_loo_pit_from_arviz_equal_the_hand_written_ones(
 # --- the diagnostic plots (reports/, arviz-plots) -----------------------------------------
 
 
-def test_report_plots_are_arviz_plots_pngs(small_dt: xr.DataTree, tmp_path: Path) -> None:
+def test_report_plots_are_arviz_plots_pngs(small_dt: xr.DataTree, small_report: Diagnostics,
+                                           tmp_path: Path) -> None:
     from gpt2030.reports.diagnostics import rank_parameters, write_plots
 
-    report = check(small_dt)
+    report = dataclasses.replace(small_report)
     paths = write_plots(small_dt, report, tmp_path / "diagnostics")
     assert [p.name for p in paths] == ["rank.png", "predictive_check.png", "sensitivity.png"]
     assert report.plots == [str(p) for p in paths]

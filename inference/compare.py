@@ -110,8 +110,10 @@ def _log10(x: float) -> float:
 
 
 def headline_shifts(dt_a, dt_b, year: int = 2030) -> list[HeadlineShift]:
-    """Median ratio, log10 shift and both 90% intervals of every headline quantity,
-    sorted by the size of the median's log10 shift (largest first; undefined last)."""
+    """Median ratio, log10 shift and both 90% intervals of every headline quantity.
+
+    Sorted by the size of the median's log10 shift (largest first; undefined last).
+    """
     rows = []
     for key, q in HEADLINES.items():
         sa = summarize(headline_draws(dt_a, key, year))

@@ -1,4 +1,4 @@
-"""Diagnostics of a run: can the sampler be trusted, and does the model fit its data?
+"""Diagnostics of a run: whether the sampler can be trusted and the model fits its data.
 
 Every threshold is named here, once, with its source. :func:`check` returns a structured
 report whose ``verdict`` gates ``gpt2030 diagnose``'s exit status.

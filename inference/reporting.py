@@ -88,9 +88,11 @@ class Manifest:
 
     @property
     def lineage(self) -> tuple:
-        """What makes two runs successive forecasts of the same kind: config name, model
-        version (another version's variables may mean something else), cutoff (a backtest
-        fit is not an earlier forecast) and whether it is prior-only."""
+        """What makes two runs successive forecasts of the same kind.
+
+        Config name, model version (another version's variables may mean something else),
+        cutoff (a backtest fit is not an earlier forecast) and whether it is prior-only.
+        """
         return (self.config_name, self.model_version, self.cutoff, self.prior_only)
 
 

@@ -69,8 +69,11 @@ def pit(samples: np.ndarray, y: float, rng: np.random.Generator | None = None) -
 
 def score_samples(samples: np.ndarray, y: float,
                   rng: np.random.Generator | None = None) -> dict[str, float]:
-    """Every score of one prediction: ``crps``, ``log_score``, ``covered50``, ``covered90``,
-    ``pit``, and the predictive ``median``, ``q05``, ``q95`` (for tables)."""
+    """Every score of one prediction.
+
+    Returns ``crps``, ``log_score``, ``covered50``, ``covered90``, ``pit``, and the
+    predictive ``median``, ``q05``, ``q95`` (for tables).
+    """
     x = _draws(samples)
     q05, q25, q50, q75, q95 = np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95])
     return {

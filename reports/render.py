@@ -61,17 +61,23 @@ def linkify(text: str) -> Rich:
 
 @dataclass
 class Paragraph:
+    """A paragraph of plain (or linked) text, with an optional style class (``note``)."""
+
     text: str | Rich
     cls: str = ""
 
 
 @dataclass
 class Bullets:
+    """A bulleted list."""
+
     items: list[str | Rich]
 
 
 @dataclass
 class Table:
+    """A table: column headings, rows of cells, a caption below it."""
+
     columns: list[str]
     rows: list[list[CellValue]]
     caption: str = ""
@@ -81,6 +87,8 @@ class Table:
 
 @dataclass
 class FigureBlock:
+    """A PNG figure: a file beside the Markdown, embedded in the HTML."""
+
     filename: str
     png: bytes
     alt: str
@@ -89,6 +97,8 @@ class FigureBlock:
 
 @dataclass
 class Banner:
+    """A coloured verdict box: green when ``ok``, red otherwise, with its reasons."""
+
     ok: bool
     title: str
     items: list[str] = field(default_factory=list)
@@ -96,6 +106,8 @@ class Banner:
 
 @dataclass
 class Heading:
+    """A sub-heading inside a section."""
+
     text: str
 
 
@@ -104,6 +116,8 @@ Block = Paragraph | Bullets | Table | FigureBlock | Banner | Heading
 
 @dataclass
 class Section:
+    """A numbered section: its anchor in the page, its title and its blocks."""
+
     anchor: str
     title: str
     blocks: list[Block] = field(default_factory=list)
@@ -111,11 +125,14 @@ class Section:
 
 @dataclass
 class Document:
+    """A whole page: title, subtitle and sections (see :func:`to_html`, :func:`to_markdown`)."""
+
     title: str
     subtitle: str
     sections: list[Section]
 
     def figures(self) -> list[FigureBlock]:
+        """Every figure of the page, in order."""
         return [b for s in self.sections for b in s.blocks if isinstance(b, FigureBlock)]
 
 

@@ -169,7 +169,7 @@ class Diagnostics:
         return {
             "verdict": self.verdict,
             "prior_only": self.prior_only,
-            "checks": [json_safe(asdict(c)) for c in self.checks],
+            "checks": [json_safe({**asdict(c), "value": float(c.value)}) for c in self.checks],
             "convergence": [json_safe(row) for row in self.convergence],
             "terms": [json_safe(asdict(t)) for t in self.terms],
             "worst_fit": [json_safe(asdict(o)) for o in self.worst_fit],

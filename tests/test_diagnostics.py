@@ -354,3 +354,25 @@ def test_report_plots_are_arviz_plots_pngs(small_dt: xr.DataTree, small_report: 
     prior_only = check(xr.DataTree.from_dict({"prior": small_dt["prior"].to_dataset()}))
     assert write_plots(small_dt, prior_only, tmp_path / "none") == []
     assert not (tmp_path / "none").exists()
+
+
+def test_diagnostics_round_trip_through_json(small_report: Diagnostics) -> None:
+    stored = json.loads(json.dumps(small_report.to_dict()))
+    assert Diagnostics.from_dict(stored).to_dict() == stored  # key for key, value for value
+    assert stored["worst_fit"] and stored["terms"] and stored["convergence"]
+
+
+@pytest.mark.parametrize("run_id", FIXTURE_IDS)
+def test_stored_diagnostics_and_manifest_read_back_as_typed_values(run_id: str) -> None:
+    from gpt2030.inference.reporting import Manifest
+
+    stored = manifest_of(run_id)
+    diag = Diagnostics.from_dict(stored["diagnostics"])
+    assert diag.to_dict()["checks"] == stored["diagnostics"]["checks"]
+    assert diag.verdict == stored["verdict"]
+    manifest = Manifest.from_dict(stored)
+    assert manifest.run_id == run_id and manifest.diagnostics == diag
+    assert manifest.config_name == stored["config"]["name"]
+    assert manifest.priors == stored["config"]["priors"] and "priors" not in manifest.config
+    assert manifest.lineage == (stored["config"]["name"], stored["model_version"],
+                                stored["cutoff"], bool(stored["prior_only"]))

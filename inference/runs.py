@@ -207,6 +207,8 @@ class BrokenRun:
 
 
 def _first_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror  # without the path, which the message names already
     text = str(err).strip().splitlines()
     return (text[0] if text else type(err).__name__)[:200]
 

@@ -90,7 +90,18 @@ def _row(frame: pd.DataFrame, obs_id: str) -> dict[str, str]:
 
 def observation_changes(a: pd.DataFrame, b: pd.DataFrame
                         ) -> tuple[list[ObservationRow], list[ObservationRow], list[ChangedRow]]:
-    """Rows added in ``b``, removed from ``a``, and present in both with changed fields."""
+    """Rows added in ``b``, removed from ``a``, and present in both with changed fields.
+
+    Parameters
+    ----------
+    a, b : pandas.DataFrame
+        The observations of the earlier and the later run, indexed by id.
+
+    Returns
+    -------
+    tuple of list
+        Added rows, removed rows, changed rows.
+    """
     ids_a, ids_b = set(a.index.astype(str)), set(b.index.astype(str))
     added = [ObservationRow(**_row(b, i)) for i in sorted(ids_b - ids_a)]
     removed = [ObservationRow(**_row(a, i)) for i in sorted(ids_a - ids_b)]
@@ -113,6 +124,17 @@ def headline_shifts(dt_a, dt_b, year: int = 2030) -> list[HeadlineShift]:
     """Median ratio, log10 shift and both 90% intervals of every headline quantity.
 
     Sorted by the size of the median's log10 shift (largest first; undefined last).
+
+    Parameters
+    ----------
+    dt_a, dt_b : xarray.DataTree
+        The earlier and the later run.
+    year : int
+        The year of the headline quantities.
+
+    Returns
+    -------
+    list of HeadlineShift
     """
     rows = []
     for key, q in HEADLINES.items():
@@ -154,6 +176,13 @@ def compare(run_a: Run, run_b: Run, year: int = 2030,
 
 def compare_runs(run_a: Run, run_b: Run, year: int = 2030) -> dict:
     """What changed from ``run_a`` to ``run_b``: observations and headline forecasts.
+
+    Parameters
+    ----------
+    run_a, run_b : Run
+        The earlier and the later run.
+    year : int
+        The year of the headline quantities.
 
     Returns
     -------

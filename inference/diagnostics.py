@@ -257,12 +257,32 @@ def quiet_arviz() -> Iterator[None]:
 
 
 def has_posterior(dt: xr.DataTree) -> bool:
-    """Whether the run sampled a posterior (else it is prior-only)."""
+    """Whether the run sampled a posterior (else it is prior-only).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    bool
+    """
     return "posterior" in dt.children
 
 
 def free_parameters(dt: xr.DataTree) -> list[str]:
-    """Names of the sampled (free) parameters: posterior variables that have log-priors."""
+    """Names of the sampled (free) parameters: posterior variables that have log-priors.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    list of str
+    """
     if "log_prior" in dt.children:
         return [v for v in dt["log_prior"].data_vars if v in dt["posterior"].data_vars]
     return list(dt["posterior"].data_vars)
@@ -273,6 +293,16 @@ def convergence_frame(dt: xr.DataTree) -> pd.DataFrame:
 
     Columns ``mean, sd, eti89_lb, eti89_ub, ess_bulk, ess_tail, r_hat, mcse_mean, mcse_sd``,
     unrounded; a degenerate chain gives NaN (which every check treats as failed).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``var[coord]`` labels.
     """
     with degenerate_ok():
         return az.summary(dt, var_names=free_parameters(dt), kind="all", round_to="none")
@@ -368,7 +398,17 @@ def convergence_table(dt: xr.DataTree, n: int = 10,
 
 
 def observation_terms(dt: xr.DataTree) -> list[str]:
-    """Observed variables (``<term>_obs``) present in observed data and the predictive."""
+    """Observed variables (``<term>_obs``) present in observed data and the predictive.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    list of str
+    """
     if "observed_data" not in dt.children or "posterior_predictive" not in dt.children:
         return []
     pp = dt["posterior_predictive"].data_vars
@@ -380,6 +420,16 @@ def relative_ess(dt: xr.DataTree) -> float:
 
     ``az.loo``'s own default averages over every posterior variable, trajectories and other
     deterministics included; the free parameters are what the sampler moved.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    float
+        Mean ESS over the number of draws; 1 with one chain or a degenerate estimate.
     """
     post = dt["posterior"].to_dataset()[free_parameters(dt)]
     n = post.sizes["chain"] * post.sizes["draw"]
@@ -435,7 +485,18 @@ def _loo_tree(dt: xr.DataTree) -> xr.DataTree:
 
 
 def normalised_weights(log_weights: xr.DataArray) -> np.ndarray:
-    """PSIS log weights as ``(observation, sample)`` weights, each row summing to one."""
+    """PSIS log weights as ``(observation, sample)`` weights, each row summing to one.
+
+    Parameters
+    ----------
+    log_weights : xarray.DataArray
+        Log weights over an observation dimension, ``chain`` and ``draw``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(observation, chain * draw)``, chain-major like the flattened draws.
+    """
     obs_dim = [d for d in log_weights.dims if d not in ("chain", "draw")]
     lw = np.asarray(log_weights.transpose(*obs_dim, "chain", "draw").values, dtype=float)
     lw = lw.reshape(lw.shape[0], -1)
@@ -451,6 +512,17 @@ def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]
     at random with ArviZ's fixed seed. Without a log-likelihood, or where PSIS cannot smooth
     a term's weights, it is the plain posterior predictive PIT and ``pareto_k`` is infinite
     (unreliable).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    tuple
+        ``(terms, fits)``: a :class:`TermFit` per observed term, and an
+        :class:`ObservationFit` per observation, the most extreme LOO-PIT first.
     """
     terms: list[TermFit] = []
     fits: list[ObservationFit] = []
@@ -496,7 +568,18 @@ def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]
 
 
 def coverage_checks(terms: list[TermFit]) -> list[Check]:
-    """One verdict check per term with enough observations."""
+    """One verdict check per term with enough observations.
+
+    Parameters
+    ----------
+    terms : list of TermFit
+        :func:`predictive_fit`'s terms.
+
+    Returns
+    -------
+    list of Check
+        ``ppc_coverage90:<term>`` for every term with at least :data:`PPC_MIN_OBS` rows.
+    """
     return [Check(f"ppc_coverage90:{t.term}", t.coverage90, f">= {PPC_COVERAGE90_MIN}",
                   t.coverage90 >= PPC_COVERAGE90_MIN,
                   f"{round(t.coverage90 * t.n)} of {t.n} observations in their 90% interval")
@@ -515,7 +598,22 @@ def _subjects(dt: xr.DataTree) -> dict[str, str]:
 
 
 def sensitivity_table(dt: xr.DataTree) -> list[Sensitivity]:
-    """Power-scaling sensitivity of every free parameter (all rows, flagged or not)."""
+    """Power-scaling sensitivity of every free parameter (all rows, flagged or not).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    list of Sensitivity
+
+    Raises
+    ------
+    ValueError
+        PSIS cannot smooth the power-scaling weights (a stuck chain).
+    """
     with quiet_arviz():
         frame = az.psense_summary(dt, var_names=free_parameters(dt), threshold=PSENSE_THRESHOLD)
     return [Sensitivity(str(name), float(row["prior"]), float(row["likelihood"]),
@@ -523,7 +621,18 @@ def sensitivity_table(dt: xr.DataTree) -> list[Sensitivity]:
 
 
 def flagged(rows: list[Sensitivity]) -> list[Sensitivity]:
-    """The rows diagnosed as prior-data conflict or strong prior / weak likelihood."""
+    """The rows diagnosed as prior-data conflict or strong prior / weak likelihood.
+
+    Parameters
+    ----------
+    rows : list of Sensitivity
+        :func:`sensitivity_table`.
+
+    Returns
+    -------
+    list of Sensitivity
+        Most prior-sensitive first.
+    """
     return sorted((r for r in rows if r.diagnosis.startswith("potential")),
                   key=lambda r: -r.prior)
 

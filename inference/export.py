@@ -16,7 +16,18 @@ CSV_COLUMNS = ("chain", "draw", "year", "quantity", "value")
 
 
 def headline_dataset(dt: xr.DataTree) -> xr.Dataset:
-    """Every headline quantity over ``(chain, draw, year)``, named by its headline key."""
+    """Every headline quantity over ``(chain, draw, year)``, named by its headline key.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run (its posterior, or its prior for a prior-only run).
+
+    Returns
+    -------
+    xarray.Dataset
+        Each variable carries ``unit``, ``label`` and ``variable`` attributes.
+    """
     group = draws_group(dt)
     source = dt[group]
     data = {}
@@ -46,7 +57,19 @@ def headline_frame(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def default_path(run: Run, fmt: str) -> Path:
-    """``runs/<id>/export.csv`` or ``.nc``."""
+    """``runs/<id>/export.csv`` or ``.nc``.
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+    fmt : str
+        ``csv`` or ``netcdf``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return run.path / f"export{FORMATS[fmt]}"
 
 
@@ -55,6 +78,25 @@ def export_run(run: Run, fmt: str = "csv", out: Path | None = None) -> Path:
 
     The file is written to a temporary name in the same folder and renamed into place, so a
     reader never sees a half-written export.
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+    fmt : str
+        ``csv`` (:func:`headline_frame`) or ``netcdf`` (:func:`headline_dataset`).
+    out : pathlib.Path, optional
+        The file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        An unknown format.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")

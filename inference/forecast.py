@@ -45,12 +45,42 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 def draws_group(dt: xr.DataTree) -> str:
-    """``posterior`` where the run sampled one, else ``prior`` (prior-only runs)."""
+    """``posterior`` where the run sampled one, else ``prior`` (prior-only runs).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    str
+    """
     return "posterior" if "posterior" in dt.children else "prior"
 
 
 def headline_draws(dt: xr.DataTree, key: str, year: int) -> np.ndarray:
-    """All draws of a headline quantity in a year, flattened over chains."""
+    """All draws of a headline quantity in a year, flattened over chains.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+    key : str
+        A key of :data:`HEADLINES`.
+    year : int
+        A year on the model's grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per draw.
+
+    Raises
+    ------
+    ValueError
+        ``year`` is off the model's grid.
+    """
     var = dt[draws_group(dt)][HEADLINES[key].variable]
     if year not in var["year"].values:
         years = var["year"].values
@@ -59,7 +89,18 @@ def headline_draws(dt: xr.DataTree, key: str, year: int) -> np.ndarray:
 
 
 def summarize(draws: np.ndarray) -> dict[str, float]:
-    """Median and the 5/25/75/95% quantiles of draws."""
+    """Median and the 5/25/75/95% quantiles of draws.
+
+    Parameters
+    ----------
+    draws : numpy.ndarray
+        Draws of one quantity.
+
+    Returns
+    -------
+    dict
+        ``median, q05, q25, q75, q95``.
+    """
     q = np.quantile(draws, QUANTILES)
     return {"median": float(q[2]), "q05": float(q[0]), "q25": float(q[1]),
             "q75": float(q[3]), "q95": float(q[4])}
@@ -67,7 +108,27 @@ def summarize(draws: np.ndarray) -> dict[str, float]:
 
 def forecast_table(dt: xr.DataTree, year: int = 2030,
                    quantities: list[str] | None = None) -> dict[str, dict[str, object]]:
-    """``{key: {median, q05, q25, q75, q95, unit, label}}`` for a year."""
+    """``{key: {median, q05, q25, q75, q95, unit, label}}`` for a year.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+    year : int
+        A year on the model's grid.
+    quantities : list of str, optional
+        Keys of :data:`HEADLINES` (all by default).
+
+    Returns
+    -------
+    dict
+        ``{key: {median, q05, q25, q75, q95, unit, label}}``.
+
+    Raises
+    ------
+    KeyError
+        An unknown quantity.
+    """
     keys = quantities or list(HEADLINES)
     unknown = [k for k in keys if k not in HEADLINES]
     if unknown:

@@ -31,6 +31,18 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Medians of ``values`` (S,) under each row of ``weights`` (N, S), rows summing to one.
 
     Midpoint interpolation of the weighted ECDF, so uniform weights give ``np.median``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Draws of one quantity, shape ``(S,)``.
+    weights : numpy.ndarray
+        One weighting of the draws per row, shape ``(N, S)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One median per row of ``weights``.
     """
     order = np.argsort(values, kind="stable")
     x = values[order]
@@ -56,6 +68,15 @@ def _log10(x: np.ndarray) -> np.ndarray:
 def influence(run: Run, year: int = 2030, top: int | None = None) -> pd.DataFrame:
     """How far each observation moves the headline medians of ``year`` when left out.
 
+    Parameters
+    ----------
+    run : Run
+        A stored run with a posterior and log-likelihood.
+    year : int
+        The year of the headline quantities.
+    top : int, optional
+        Keep the first rows only.
+
     Returns
     -------
     pandas.DataFrame
@@ -75,7 +96,22 @@ def influence(run: Run, year: int = 2030, top: int | None = None) -> pd.DataFram
 
 
 def influence_table(dt: xr.DataTree, year: int = 2030, top: int | None = None) -> pd.DataFrame:
-    """:func:`influence` on an opened DataTree."""
+    """:func:`influence` on an opened DataTree.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run's DataTree.
+    year : int
+        The year of the headline quantities.
+    top : int, optional
+        Keep the first rows only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        See :func:`influence`.
+    """
     if "posterior" not in dt.children or "log_likelihood" not in dt.children:
         raise ValueError("influence needs a posterior and log-likelihood: this run is prior-only")
     draws = {key: headline_draws(dt, key, year) for key in HEADLINES}  # chain-major, flattened

@@ -128,7 +128,19 @@ class ReportContext:
 
 
 def describe_prior(dist: str, params: dict[str, float]) -> str:
-    """``Normal(mu=0.5, sigma=0.15)``: a prior as a reader would write it."""
+    """``Normal(mu=0.5, sigma=0.15)``: a prior as a reader would write it.
+
+    Parameters
+    ----------
+    dist : str
+        The PyMC distribution's name.
+    params : dict
+        Its parameters.
+
+    Returns
+    -------
+    str
+    """
     args = ", ".join(f"{k}={float(v):g}" for k, v in params.items())
     return f"{dist}({args})"
 
@@ -241,7 +253,18 @@ def evidence_points(obs: pd.DataFrame, mask: pd.Series, scale: float = 1.0) -> p
 
 
 def api_speed_rows(obs: pd.DataFrame) -> pd.Series:
-    """Speed observations of served models (the API setting), as a mask over ``obs``."""
+    """Speed observations of served models (the API setting), as a mask over ``obs``.
+
+    Parameters
+    ----------
+    obs : pandas.DataFrame
+        A run's observations.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, aligned with ``obs``.
+    """
     return (obs["role"].astype(str) == "speed") & obs["metric"].astype(str).map(
         lambda m: speed_setting(m) == "api")
 
@@ -276,7 +299,19 @@ def capability_probabilities(dt: xr.DataTree, benchmark: str, accuracy: float,
 
 
 def scalar_parameters(dt: xr.DataTree, order: list[str] | None = None) -> list[str]:
-    """The sampled scalar parameters of a run, in ``order`` (the stored priors') first."""
+    """The sampled scalar parameters of a run, in ``order`` (the stored priors') first.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+    order : list of str, optional
+        Names in the order to list them (the others follow).
+
+    Returns
+    -------
+    list of str
+    """
     group = dt[draws_group(dt)]
     names = free_parameters(dt) if "posterior" in dt.children else list(group.data_vars)
     rank = {n: i for i, n in enumerate(order or [])}

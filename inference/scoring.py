@@ -40,6 +40,23 @@ def crps_samples(samples: np.ndarray, y: float) -> float:
 
     ``E|X - X'|`` over all ordered pairs of the sorted draws ``x_(1) <= ... <= x_(n)`` is
     ``2 / n^2 * sum_i (2i - n - 1) x_(i)``, so no ``n x n`` matrix is formed.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Predictive draws (any shape; non-finite draws are dropped).
+    y : float
+        The observed value.
+
+    Returns
+    -------
+    float
+        The CRPS, in the units of the draws (lower is better).
+
+    Raises
+    ------
+    ValueError
+        No finite draw.
     """
     x = np.sort(_draws(samples))
     n = x.size
@@ -50,14 +67,44 @@ def crps_samples(samples: np.ndarray, y: float) -> float:
 
 
 def log_score_normal(samples: np.ndarray, y: float, min_sd: float = 1e-6) -> float:
-    """Log density at ``y`` of a normal with the draws' mean and standard deviation."""
+    """Log density at ``y`` of a normal with the draws' mean and standard deviation.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Predictive draws.
+    y : float
+        The observed value.
+    min_sd : float
+        Floor on the fitted standard deviation (a point-like predictive).
+
+    Returns
+    -------
+    float
+        The log density (higher is better).
+    """
     x = _draws(samples)
     sd = max(float(np.std(x, ddof=1)) if x.size > 1 else 0.0, min_sd)
     return float(stats.norm.logpdf(y, loc=float(np.mean(x)), scale=sd))
 
 
 def pit(samples: np.ndarray, y: float, rng: np.random.Generator | None = None) -> float:
-    """Predictive CDF at ``y``; ties between draws and ``y`` are randomised uniformly."""
+    """Predictive CDF at ``y``; ties between draws and ``y`` are randomised uniformly.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Predictive draws.
+    y : float
+        The observed value.
+    rng : numpy.random.Generator, optional
+        Breaks ties (seeded with 0 when not given).
+
+    Returns
+    -------
+    float
+        The PIT value in [0, 1].
+    """
     x = _draws(samples)
     below = float(np.mean(x < y))
     equal = float(np.mean(x == y))
@@ -73,6 +120,20 @@ def score_samples(samples: np.ndarray, y: float,
 
     Returns ``crps``, ``log_score``, ``covered50``, ``covered90``, ``pit``, and the
     predictive ``median``, ``q05``, ``q95`` (for tables).
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Predictive draws.
+    y : float
+        The observed value.
+    rng : numpy.random.Generator, optional
+        Breaks PIT ties.
+
+    Returns
+    -------
+    dict
+        The scores and the predictive quantiles, by name.
     """
     x = _draws(samples)
     q05, q25, q50, q75, q95 = np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95])
@@ -92,6 +153,18 @@ def score_point(point: float, y: float) -> dict[str, float]:
     """A point forecast's score: its CRPS is its absolute error (a one-draw distribution).
 
     It has no log score, interval or PIT (``nan``).
+
+    Parameters
+    ----------
+    point : float
+        The point forecast.
+    y : float
+        The observed value.
+
+    Returns
+    -------
+    dict
+        The keys of :func:`score_samples`, plus ``abs_error``.
     """
     err = abs(float(point) - float(y))
     return {"crps": err, "abs_error": err, "log_score": math.nan, "covered50": math.nan,
@@ -100,7 +173,19 @@ def score_point(point: float, y: float) -> dict[str, float]:
 
 
 def aggregate(scores: list[dict[str, float]]) -> dict[str, float]:
-    """Means over rows: ``coverage50``, ``coverage90``, ``crps``, ``log_score`` (NaN-aware)."""
+    """Means over rows: ``coverage50``, ``coverage90``, ``crps``, ``log_score`` (NaN-aware).
+
+    Parameters
+    ----------
+    scores : list of dict
+        Scores of rows (:func:`score_samples` or :func:`score_point`).
+
+    Returns
+    -------
+    dict
+        ``coverage50, coverage90, crps, log_score, pit_mean``; ``None`` where no row has a
+        finite value.
+    """
     def mean(key: str) -> float | None:
         vals = np.array([s[key] for s in scores], dtype=float)
         vals = vals[np.isfinite(vals)]
@@ -116,6 +201,16 @@ def paired_difference(a: list[float], b: list[float]) -> dict[str, float | None]
     For CRPS, a negative mean favours ``a``; a mean within about two standard errors of 0
     is within noise (rows are treated as independent, which flatters small differences
     when rows of one series are correlated).
+
+    Parameters
+    ----------
+    a, b : list of float
+        Scores of the same rows under two forecasters.
+
+    Returns
+    -------
+    dict
+        ``{"mean": ..., "se": ...}``.
     """
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     d = d[np.isfinite(d)]
@@ -126,7 +221,17 @@ def paired_difference(a: list[float], b: list[float]) -> dict[str, float | None]
 
 
 def pit_uniformity_pvalue(pits: list[float] | np.ndarray) -> float | None:
-    """Kolmogorov-Smirnov p-value of PIT values against U(0, 1) (``None`` with < 2 values)."""
+    """Kolmogorov-Smirnov p-value of PIT values against U(0, 1) (``None`` with < 2 values).
+
+    Parameters
+    ----------
+    pits : array-like
+        PIT values (non-finite ones are dropped).
+
+    Returns
+    -------
+    float or None
+    """
     p = np.asarray(pits, dtype=float)
     p = p[np.isfinite(p)]
     if p.size < 2:

@@ -44,7 +44,22 @@ def _element(ds: xr.Dataset, label: str) -> xr.DataArray:
 
 def rank_parameters(dt: xr.DataTree, diagnostics: Diagnostics,
                     n: int = MAX_PANELS) -> list[str]:
-    """The rank plot's parameters: the worst-converging, then the key scalar parameters."""
+    """The rank plot's parameters: the worst-converging, then the key scalar parameters.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    diagnostics : Diagnostics
+        Its diagnostics (``convergence`` is sorted worst first).
+    n : int
+        How many.
+
+    Returns
+    -------
+    list of str
+        ``az.summary`` labels.
+    """
     post = dt["posterior"]
     worst = [str(row["parameter"]) for row in diagnostics.convergence]
     key = [p for p in KEY_PARAMETERS if p in post.data_vars and post[p].ndim == 2]

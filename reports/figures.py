@@ -27,7 +27,17 @@ BANDS = ((0.05, 0.95, 0.18), (0.25, 0.75, 0.35))
 
 
 def new_figure(width: float = 9.5, height: float = 4.6) -> Figure:
-    """A figure on its own Agg canvas (no pyplot, no global backend switch)."""
+    """A figure on its own Agg canvas (no pyplot, no global backend switch).
+
+    Parameters
+    ----------
+    width, height : float
+        Inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -40,7 +50,21 @@ def _draws(dt: xr.DataTree, name: str) -> xr.DataArray:
 
 
 def fan(ax, dt: xr.DataTree, name: str, color: str, label: str) -> None:
-    """A fan chart of a ``year`` variable: 5-95% and 25-75% bands and the median."""
+    """A fan chart of a ``year`` variable: 5-95% and 25-75% bands and the median.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    dt : xarray.DataTree
+        The run.
+    name : str
+        A variable over ``year``.
+    color : str
+        The bands' and the line's colour.
+    label : str
+        The legend's label.
+    """
     da = _draws(dt, name)
     years = da["year"].values
     values = np.asarray(da.values, dtype=float)
@@ -53,7 +77,21 @@ def fan(ax, dt: xr.DataTree, name: str, color: str, label: str) -> None:
 
 
 def overlay(ax, points: pd.DataFrame, color: str, label: str, marker: str = "o") -> None:
-    """Observed points with error bars where the observation states an interval."""
+    """Observed points with error bars where the observation states an interval.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    points : pandas.DataFrame
+        ``t, value, low, high`` (:func:`gpt2030.inference.reporting.evidence_points`).
+    color : str
+        The points' colour.
+    label : str
+        The legend's label.
+    marker : str
+        The matplotlib marker.
+    """
     if points.empty:
         return
     has = points["low"].notna() & points["high"].notna()
@@ -233,7 +271,19 @@ def fig_capabilities(thresholds, probabilities: dict[str, dict[int, float]]) -> 
 
 
 def png_bytes(fig: Figure, dpi: int = 125) -> bytes:
-    """The figure as PNG bytes."""
+    """The figure as PNG bytes.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    dpi : int
+        Resolution.
+
+    Returns
+    -------
+    bytes
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

@@ -106,5 +106,15 @@ def check_value(x: object) -> str:
 
 
 def interval(lo: object, hi: object) -> str:
-    """``lo`` and ``hi`` by :func:`fmt`, joined by :data:`DASH` (a spaced en dash)."""
+    """``lo`` and ``hi`` by :func:`fmt`, joined by :data:`DASH` (a spaced en dash).
+
+    Parameters
+    ----------
+    lo, hi : object
+        The ends.
+
+    Returns
+    -------
+    str
+    """
     return f"{fmt(lo)}{DASH}{fmt(hi)}"

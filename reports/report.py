@@ -13,12 +13,38 @@ from gpt2030.reports.sections import YEAR, build_sections
 
 
 def default_report_dir(run: Run, home: Path | None = None) -> Path:
-    """``<home>/reports/<run-id>``; the home is the one holding the run's ``runs/`` folder."""
+    """``<home>/reports/<run-id>``; the home is the one holding the run's ``runs/`` folder.
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+    home : pathlib.Path, optional
+        The home folder (by default, the one holding the run).
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return (home or run.path.parent.parent) / "reports" / run.id
 
 
 def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR) -> Document:
-    """The report of a stored run as a :class:`Document` (nothing written)."""
+    """The report of a stored run as a :class:`Document` (nothing written).
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+    dt : xarray.DataTree, optional
+        Its DataTree, when already read.
+    year : int
+        The year of the headline forecast.
+
+    Returns
+    -------
+    Document
+    """
     m = Manifest.from_dict(run.manifest)
     n_obs = "?" if m.n_observations is None else m.n_observations
     subtitle = (f"Run {run.id} · created {m.created or '?'} · config {m.config_name} · "
@@ -29,6 +55,23 @@ def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR) ->
 
 def write_report(run: Run, out_dir: Path | None = None, dt: xr.DataTree | None = None,
                  year: int = YEAR) -> Path:
-    """Write the report of ``run`` into ``out_dir`` (atomically); return report.html's path."""
+    """Write the report of ``run`` into ``out_dir`` (atomically); return report.html's path.
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+    out_dir : pathlib.Path, optional
+        The folder (``<home>/reports/<run-id>`` by default).
+    dt : xarray.DataTree, optional
+        Its DataTree, when already read.
+    year : int
+        The year of the headline forecast.
+
+    Returns
+    -------
+    pathlib.Path
+        ``report.html``.
+    """
     doc = build_document(run, dt, year)
     return write_document(doc, Path(out_dir) if out_dir else default_report_dir(run))

@@ -71,7 +71,17 @@ def _stacked(da: xr.DataArray) -> np.ndarray:
 
 
 def verdict_section(manifest: Manifest) -> Section:
-    """1. Whether the run's draws can be trusted: a banner, the notes, every check."""
+    """1. Whether the run's draws can be trusted: a banner, the notes, every check.
+
+    Parameters
+    ----------
+    manifest : Manifest
+        The run's manifest.
+
+    Returns
+    -------
+    Section
+    """
     diag = manifest.diagnostics
     checks = diag.checks
     verdict = manifest.verdict if not checks else diag.verdict
@@ -105,7 +115,21 @@ def verdict_section(manifest: Manifest) -> Section:
 
 
 def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> Section:
-    """2. Each headline quantity in ``year`` beside the essay's figure."""
+    """2. Each headline quantity in ``year`` beside the essay's figure.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    ctx : ReportContext
+        Its report context.
+    year : int
+        The year.
+
+    Returns
+    -------
+    Section
+    """
     table = forecast_table(dt, year)
     rows = []
     for key, r in table.items():
@@ -138,7 +162,21 @@ def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> S
 
 
 def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext) -> Section:
-    """3. Fan charts of the trajectories with the observations in base units."""
+    """3. Fan charts of the trajectories with the observations in base units.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    obs : pandas.DataFrame
+        Its observations.
+    ctx : ReportContext
+        Its report context.
+
+    Returns
+    -------
+    Section
+    """
     group = dt[draws_group(dt)]
     role = obs["role"].astype(str)
     pairs = role == "tokens_per_param"
@@ -190,7 +228,19 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext)
 
 
 def speed_trade_section(dt: xr.DataTree, year: int = YEAR) -> Section:
-    """4. Speed relative to human thinking when throughput is traded for speed."""
+    """4. Speed relative to human thinking when throughput is traded for speed.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    year : int
+        The year.
+
+    Returns
+    -------
+    Section
+    """
     group = dt[draws_group(dt)]
     if "speed_traded" not in group:
         return Section(*SECTIONS[3], [Paragraph("This run has no speed_traded variable.")])
@@ -215,7 +265,20 @@ def speed_trade_section(dt: xr.DataTree, year: int = YEAR) -> Section:
 
 
 def crossing_year(probs: dict[int, float], level: float = 0.5) -> str:
-    """The year P first reaches ``level``, interpolated linearly between grid years."""
+    """The year P first reaches ``level``, interpolated linearly between grid years.
+
+    Parameters
+    ----------
+    probs : dict
+        ``{year: probability}``.
+    level : float
+        The probability to reach.
+
+    Returns
+    -------
+    str
+        ``by <first year>``, a decimal year, ``after <last year>``, or ``""`` without years.
+    """
     years = sorted(probs)
     if not years:
         return ""
@@ -229,7 +292,19 @@ def crossing_year(probs: dict[int, float], level: float = 0.5) -> str:
 
 
 def capabilities_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
-    """5. P(each capability threshold is reached) by year, beside the cited forecasts."""
+    """5. P(each capability threshold is reached) by year, beside the cited forecasts.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    ctx : ReportContext
+        Its report context.
+
+    Returns
+    -------
+    Section
+    """
     group = dt[draws_group(dt)]
     if "benchmark_accuracy" not in group:
         return Section(*SECTIONS[4], [Paragraph("This run has no benchmark_accuracy variable.")])
@@ -293,7 +368,21 @@ def _obs_rows(items: list) -> list[list]:
 
 
 def changes_section(run: Run, year: int = YEAR, dt: xr.DataTree | None = None) -> Section:
-    """6. What changed since the previous run of the same lineage."""
+    """6. What changed since the previous run of the same lineage.
+
+    Parameters
+    ----------
+    run : Run
+        The run.
+    year : int
+        The year.
+    dt : xarray.DataTree, optional
+        The run's DataTree, when already read.
+
+    Returns
+    -------
+    Section
+    """
     prev = previous_run(run)
     this = Manifest.from_dict(run.manifest)
     if prev is None:
@@ -346,7 +435,23 @@ def changes_section(run: Run, year: int = YEAR, dt: xr.DataTree | None = None) -
 
 def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = YEAR
                     ) -> Section:
-    """7. The most influential observations, and what rests on the priors."""
+    """7. The most influential observations, and what rests on the priors.
+
+    Parameters
+    ----------
+    run : Run
+        The run.
+    dt : xarray.DataTree
+        Its DataTree.
+    ctx : ReportContext
+        Its report context.
+    year : int
+        The year.
+
+    Returns
+    -------
+    Section
+    """
     if draws_group(dt) != "posterior":
         return Section(*SECTIONS[6], [Paragraph(
             "A prior-only run: no observation conditions it, so everything rests on the "
@@ -416,7 +521,19 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
 
 
 def assumptions_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
-    """8. Every prior of the run with its source, and the fixed conversions of the chain."""
+    """8. Every prior of the run with its source, and the fixed conversions of the chain.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    ctx : ReportContext
+        Its report context.
+
+    Returns
+    -------
+    Section
+    """
     group = dt[draws_group(dt)]
     label = "posterior" if draws_group(dt) == "posterior" else "prior"
     rows = []
@@ -475,7 +592,17 @@ EVIDENCE_FIELDS = ("id", "subject", "metric", "date", "value", "unit", "low", "h
 
 
 def evidence_section(obs: pd.DataFrame) -> Section:
-    """9. Every observation of the run, by kind, with its role in the model."""
+    """9. Every observation of the run, by kind, with its role in the model.
+
+    Parameters
+    ----------
+    obs : pandas.DataFrame
+        The run's observations.
+
+    Returns
+    -------
+    Section
+    """
     if obs.empty:
         return Section(*SECTIONS[8], [Paragraph("This run used no observations.")])
     role = obs["role"].astype(str).replace("nan", "")
@@ -503,7 +630,19 @@ def evidence_section(obs: pd.DataFrame) -> Section:
 
 
 def provenance_section(run: Run, m: Manifest) -> Section:
-    """10. Everything needed to reproduce the run."""
+    """10. Everything needed to reproduce the run.
+
+    Parameters
+    ----------
+    run : Run
+        The run.
+    m : Manifest
+        Its manifest.
+
+    Returns
+    -------
+    Section
+    """
 
     def kv(d: dict) -> str:
         return ", ".join(f"{k}={v}" for k, v in d.items())

@@ -74,28 +74,24 @@ DEFAULT_SAMPLER = SamplerConfig()
 
 
 def _term_table(ev: Evidence) -> pd.DataFrame:
-    """One row per conditioning observation: term, date, value and series (for baselines)."""
+    """One row per conditioning observation: term, date, value, series and level.
+
+    ``series`` groups rows for the naive baseline and for series-weighted scores (a served
+    alias, a serving setting, a benchmark, or the whole term); ``level`` names the
+    per-series parameters a row needs ("" for none), so that a level first seen after a
+    cutoff is known to be drawn from its hierarchy.
+    """
     recs = []
     for name, term in ev.terms.items():
         arrays = term.arrays
         for i, obs_id in enumerate(term.ids):
-            rec = {"id": obs_id, "term": name, "y": float(arrays["y"][i]),
-                   "t": float(arrays["t"][i]) if "t" in arrays else math.nan}
-            if name == "speed":
-                alias = arrays["alias"][i]
-                rec["series"] = (f"alias:{alias}" if alias
-                                 else f"setting:{ev.speed_settings[arrays['setting'][i]]}")
-                rec["level"] = f"speed_alias:{alias}" if alias and alias != REFERENCE_ALIAS \
-                    else ""
-                if not alias:
-                    rec["level"] = f"speed_setting:{ev.speed_settings[arrays['setting'][i]]}"
-            elif name == "benchmark":
-                rec["series"] = f"benchmark:{ev.benchmarks[arrays['benchmark'][i]]}"
-                rec["level"] = f"benchmark:{ev.benchmarks[arrays['benchmark'][i]]}"
-            else:
-                rec["series"] = name
-                rec["level"] = ""
-            recs.append(rec)
+            series = arrays["series"][i]
+            level = series if name in ("speed", "benchmark") else ""
+            if series == f"alias:{REFERENCE_ALIAS}":
+                level = ""
+            recs.append({"id": obs_id, "term": name, "y": float(arrays["y"][i]),
+                         "t": float(arrays["t"][i]) if "t" in arrays else math.nan,
+                         "series": series, "level": level})
     return pd.DataFrame.from_records(recs).set_index("id", drop=False) if recs else \
         pd.DataFrame(columns=["id", "term", "y", "t", "series", "level"], dtype=object)
 
@@ -105,10 +101,11 @@ def heldout_rows(ledger_rows: list[dict[str, str]], cutoff: str, config_name: st
     """The full frame, its evidence, the table of all terms' rows, and the training ids."""
     config = get_config(config_name)
     frame = observation_frame(ledger_rows)
-    ev = prepare_evidence(frame, config.expert_forecasts)
-    table = _term_table(ev)
     train_rows = select_rows(ledger_rows, cutoff)
     train_ids = {r["id"] for r in train_rows}
+    # A later reading of a served model is forecast from the readings known at the cutoff.
+    ev = prepare_evidence(frame, config.expert_forecasts, known=train_ids)
+    table = _term_table(ev)
     # What the cutoff model conditions on: the terms of the cutoff ledger's own evidence (a
     # pairing such as tokens per parameter can differ when one of its rows came later).
     cut_ev = prepare_evidence(observation_frame(train_rows), config.expert_forecasts) \
@@ -184,10 +181,16 @@ def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int
 
 
 def model_predictive(run_dt: xr.DataTree, frame: pd.DataFrame, config_name: str,
-                     heldout: pd.DataFrame, seed: int) -> tuple[dict[str, np.ndarray], dict]:
-    """Posterior predictive draws (flattened) of each held-out row, by id."""
+                     heldout: pd.DataFrame, seed: int, evidence: Evidence | None = None
+                     ) -> tuple[dict[str, np.ndarray], dict]:
+    """Posterior predictive draws (flattened) of each held-out row, by id.
+
+    ``evidence`` is the whole ledger's, prepared with the cutoff's rows as the ``known``
+    ones (:func:`heldout_rows`), so a served model's later reading is forecast from its
+    last reading before the cutoff, never from another held-out one.
+    """
     config = get_config(config_name)
-    model = build_model(frame, config)
+    model = build_model(frame, config, evidence=evidence)
     post, new_levels = transplant_posterior(run_dt["posterior"].to_dataset(), model, seed)
     terms = sorted(set(heldout["term"]))
     names = [f"{t}_obs" for t in terms]
@@ -310,13 +313,11 @@ def essay_compute(t: float) -> float:
 def essay_points(heldout: pd.DataFrame, ev: Evidence) -> dict[str, float]:
     """The essay's point forecast of each held-out row it speaks to, by id."""
     points: dict[str, float] = {}
-    speed = ev.term("speed")
-    aliases = dict(zip(speed.ids, speed.arrays.get("alias", []), strict=True))
     for obs_id, row in heldout.iterrows():
         if row["term"] == "compute" and row["t"] >= ESSAY_COMPUTE[0][0]:
             # The line starts at GPT-4: earlier rows were history when the essay was written.
             points[obs_id] = essay_compute(row["t"])
-        elif (row["term"] == "speed" and aliases.get(obs_id) == REFERENCE_ALIAS
+        elif (row["term"] == "speed" and row["series"] == f"alias:{REFERENCE_ALIAS}"
               and 2023 <= row["t"] < 2024):
             points[obs_id] = ESSAY_GPT4_SPEED
     return points
@@ -482,7 +483,7 @@ def run_cutoff(ledger: Ledger, runs_dir, cutoff: str, config_name: str = "defaul
     if heldout.empty:
         return result
     model_draws, result.new_levels = model_predictive(run.datatree(), frame, config_name,
-                                                      heldout, seed)
+                                                      heldout, seed, evidence=ev)
     timings["predictive"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -60,18 +60,21 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "Normal", {"mu": 25.0, "sigma": 0.5},
         "Judgement: the largest runs known by mid-2023 (GPT-4, PaLM) were estimated at "
         "~2e24-2e25 FLOP; sigma 0.5 dex leaves the data to place the frontier."),
-    "compute_growth": Prior(
-        "Normal", {"mu": 0.5, "sigma": 0.15},
-        "Sevilla et al. 2022 (arXiv:2202.05924), doubling every ~6 months in the deep-learning "
-        "era (0.50 dex/yr) and ~10 months for large-scale runs (0.36 dex/yr)."),
-    "slowdown_year": Prior(
-        "Normal", {"mu": 2027.0, "sigma": 2.5},
-        "Judgement after Lohn & Musser (2022, CSET, 'AI and Compute: How Much Longer Can "
-        "Computing Power Drive AI Progress?'): cost growth cannot outpace budgets for long; "
-        "the late 2020s are when it would bind."),
-    "slowdown_rate": Prior(
-        "HalfNormal", {"sigma": 0.05},
-        "Judgement: after the slowdown year, growth falls by at most ~0.1 dex/yr each year."),
+    "compute_growth": _lognormal(
+        0.5, 0.3,
+        "Sevilla et al. 2022 (arXiv:2202.05924): doubling every ~6 months in the deep-learning "
+        "era (0.50 dex/yr) and ~10 months for large-scale runs (0.36 dex/yr); the growth of "
+        "the record in 2023, 90% interval 0.3-0.8 dex/yr. Positive: a record never un-happens."),
+    "growth_walk_sd": Prior(
+        "HalfNormal", {"sigma": 0.15},
+        "Judgement: year-to-year change of log growth (a random walk on the growth rate, "
+        "Student-t steps). Sevilla et al. 2022 found the doubling time changed from ~20 to "
+        "~6 months at the start of the deep-learning era, a factor ~3 within a few years."),
+    "log_compute_cap_2030": Prior(
+        "Normal", {"mu": 29.3, "sigma": 0.5},
+        "Sevilla et al. 2024, Epoch AI, 'Can AI scaling continue through 2030?': ~2e29 FLOP "
+        "runs feasible by 2030 (power 2e28-2e30, chips 1e29-5e30, data 6e28-2e32, latency "
+        "3e30-1e32, 80% ranges); the soft ceiling on the record, sigma 0.5 dex."),
     "frontier_wiggle": Prior(
         "Gamma", {"alpha": 4.0, "beta": 20.0},
         "Judgement: the frontier run of a year scatters around the smooth trend by ~0.2 dex "
@@ -80,6 +83,7 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     "compute_gap": Prior(
         "HalfNormal", {"sigma": 1.0},
         "Judgement: a notable model's mean shortfall below the frontier run, in dex."),
+
     # -- 2. scaling ---------------------------------------------------------------------------
     "scaling_exponent": Prior(
         "Normal", {"mu": 0.5, "sigma": 0.1},
@@ -92,11 +96,18 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "(Hoffmann et al. 2022, 70B on 1.4T tokens) is an observation in the ledger."),
     "overtrain_2023": Prior(
         "Normal", {"mu": 0.0, "sigma": 0.5},
-        "Judgement: how far (dex) frontier practice sits above compute-optimal tokens per "
+        "Judgement: how far (dex) the frontier model sits above compute-optimal tokens per "
         "parameter in 2023; centred on Chinchilla, wide enough for LLaMA-style overtraining."),
-    "overtrain_trend": Prior(
-        "Normal", {"mu": 0.0, "sigma": 0.15},
-        "Judgement: no drift a priori in overtraining, in dex per year."),
+    "overtrain_walk_sd": Prior(
+        "HalfNormal", {"sigma": 0.1},
+        "Judgement: yearly change (dex) of the frontier's overtraining, a random walk with no "
+        "drift: practice moved from Kaplan-style undertraining (2020) to Chinchilla (2022) to "
+        "LLaMA-style overtraining (2023), ~0.3-0.5 dex in three years."),
+    "overtrain_gap": Prior(
+        "Normal", {"mu": 0.0, "sigma": 0.3},
+        "Judgement after Touvron et al. 2023 (LLaMA, section 1): a model trained for cheap "
+        "inference, far below the frontier's compute, is trained on more tokens per "
+        "parameter; dex of overtraining per dex below the frontier, no sign assumed."),
     "practice_spread": Prior(
         "HalfNormal", {"sigma": 0.5},
         "Judgement: spread (dex) of labs' tokens-per-parameter around the common trend."),
@@ -128,8 +139,12 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "~10 tokens/s, wide (the measured speeds place it)."),
     "software_speedup": Prior(
         "Normal", {"mu": 0.05, "sigma": 0.1},
-        "Judgement: serving-software gains in dex/yr; the essay (Appendix A) notes "
+        "Judgement: serving-software gains in dex/yr in 2023; the essay (Appendix A) notes "
         "FasterTransformer runs about 2x faster than its DeepSpeed measurements."),
+    "software_walk_sd": Prior(
+        "HalfNormal", {"sigma": 0.1},
+        "Judgement: yearly change (dex/yr) of the serving-speed trend, Student-t steps: "
+        "speculative decoding, quantisation and new chips arrive in jumps."),
     "log_bandwidth_2023": Prior(
         "Normal", {"mu": 12.5, "sigma": 0.5},
         "Judgement: a datacenter accelerator's memory bandwidth at T0, log10 B/s, ~3 TB/s "
@@ -150,7 +165,20 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "Judgement: month-to-month changes of a served model and of measurement, dex."),
     "alias_spread": Prior(
         "HalfNormal", {"sigma": 0.5},
-        "Judgement: how far another served model's speed sits from the frontier model's, dex."),
+        "Judgement: how far a served model's speed at its first reading sits from the "
+        "frontier model's of that date, dex."),
+    "alias_drift_mean": Prior(
+        "Normal", {"mu": 0.0, "sigma": 0.15},
+        "Judgement: mean yearly drift (dex/yr) of a served model's speed after its first "
+        "reading; no direction assumed (an alias can get faster hardware or more load)."),
+    "alias_drift_spread": Prior(
+        "HalfNormal", {"sigma": 0.15},
+        "Judgement: spread (dex/yr) of served models' drifts around the mean: some stall, "
+        "some speed up."),
+    "series_autocorrelation": Prior(
+        "Beta", {"alpha": 2.0, "beta": 2.0},
+        "Judgement: correlation of a served model's deviations one year apart (monthly "
+        "readings of one deployment are not independent facts); 0 to 1, centred at 0.5."),
     "setting_level": Prior(
         "Normal", {"mu": 1.5, "sigma": 1.0},
         "Judgement: speed of a 1e11-parameter model at T0 in a non-API setting (one GPU, "
@@ -166,9 +194,23 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "OpenAI's rule of thumb 4/3 (the essay's choice); the essay's footnote 12 thinks "
         "3/2 or even 2 more realistic: median 1.4, 90% interval ~1.15-1.7."),
     "training_duration": _lognormal(
-        0.8, 0.3,
-        "Sevilla et al. 2022 via the essay (section 4): training runs take under 1.2 years; "
-        "median 0.8 years, 90% interval ~0.5-1.3."),
+        0.25, 0.7,
+        "Judgement: a frontier run's length in 2023, ~3 months within a factor 2 (Epoch AI's "
+        "training-run durations; GPT-3 ~15 days, Gopher 38, PaLM 50-64); the durations of "
+        "real runs are observations in the ledger, Sevilla et al. 2022's 'under 1.2 years' a "
+        "bound."),
+    "duration_growth": Prior(
+        "Normal", {"mu": 0.05, "sigma": 0.05},
+        "Judgement: runs have lengthened (GPT-3 ~15 days in 2020, GPT-4 ~95 in 2022), dex/yr; "
+        "Sevilla et al. 2022 argue runs longer than ~15 months are inefficient."),
+    "duration_spread": Prior(
+        "HalfNormal", {"sigma": 0.3},
+        "Judgement: spread (dex) of real runs' lengths around the frontier's."),
+    "frontier_sparsity": _lognormal(
+        4.0, 0.8,
+        "Judgement: total over active parameters of the frontier model (1 for a dense model; "
+        "Mixtral 8x7B 3.6, GPT-4 as rumoured 6.4, DeepSeek-V3 18: ledger rows). Only the "
+        "total parameters depend on it."),
     # -- 5. benchmarks --------------------------------------------------------------------
     "bench_level": Prior(
         "Normal", {"mu": 0.0, "sigma": 1.5},
@@ -179,6 +221,18 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "1 logit a year, from half to double that, for each benchmark. Not pooled: with two "
         "or three readings on most benchmarks a pooled spread is a funnel the data cannot "
         "resolve."),
+    "bench_variant_offset": Prior(
+        "Normal", {"mu": 0.0, "sigma": 1.5},
+        "Judgement: logit offset of a benchmark variant from its task's reference (MATH-500 "
+        "is a subset of MATH's test set; MATH Level 5 its hardest level)."),
+    "bench_walk_sd": Prior(
+        "HalfNormal", {"sigma": 0.3},
+        "Judgement: yearly shocks (logit/yr) to progress shared by all benchmarks, Student-t "
+        "steps: a new kind of system moves every curve at once."),
+    "reasoning_boost": Prior(
+        "HalfNormal", {"sigma": 2.0},
+        "Judgement: logit gain of a reasoning system (chain of thought at test time, o1-style) "
+        "over the curve of its time; positive, up to a few logits."),
     "bench_gap": Prior(
         "Gamma", {"alpha": 2.0, "beta": 3.0},
         "Judgement: mean logit shortfall of a non-frontier system below the frontier."),
@@ -198,6 +252,15 @@ STATUS_SIGMA: dict[str, float] = {
     "forecast": 0.5,
     "rumor": 0.5,
 }
+#: Error scale (logit, one sigma) of a benchmark score by status: a judgement (a measured
+#: score varies with prompt and sampling by a few points; an estimate more).
+BENCHMARK_STATUS_SIGMA: dict[str, float] = {
+    "official": 0.1, "measured": 0.1, "derived": 0.2, "estimate": 0.3, "forecast": 0.7,
+    "rumor": 0.7}
+#: Student-t degrees of freedom of every random walk's steps: heavy enough tails for a
+#: change of regime (a step of 3 sigma is ~10 times likelier than under a normal), finite
+#: variance. A judgement, after Harvey's robust structural time-series models.
+WALK_NU = 4.0
 #: Epoch AI's confidence labels, ordered as Epoch orders them; the dex values are a
 #: judgement (confident: within ~2x; likely: ~4x; speculative: ~10x, at 90%).
 CONFIDENCE_SIGMA: dict[str, float] = {"confident": 0.15, "likely": 0.3, "speculative": 0.5}
@@ -220,7 +283,8 @@ class ModelConfig:
     priors : mapping of str to Prior
         One prior per free parameter.
     compute_slowdown : bool
-        Let compute growth decline after a latent year (else constant growth).
+        Let compute growth change year by year (a random walk on log growth) and meet the
+        soft 2030 ceiling of Epoch AI's constraints (else one constant growth rate).
     data_constraint : bool
         Let the stock of text limit the dataset a frontier run can use.
     hardware_trend : bool
@@ -278,8 +342,6 @@ ESSAY = replace(
         optimal_tokens_per_param=_lognormal(20.0, 0.1, f"{_ESSAY}: Chinchilla's 20."),
         overtrain_2023=Prior("Normal", {"mu": 0.0, "sigma": 0.1},
                              f"{_ESSAY}: compute-optimal training."),
-        overtrain_trend=Prior("Normal", {"mu": 0.0, "sigma": 0.03},
-                              f"{_ESSAY}: compute-optimal training."),
         log_speed_2023=Prior("Normal", {"mu": math.log10(12.0), "sigma": 0.1},
                              f"{_ESSAY}: GPT-4 at 12 tokens/s (540 wpm) in June 2023."),
         software_speedup=Prior("Normal", {"mu": 0.1, "sigma": 0.1},
@@ -291,6 +353,12 @@ ESSAY = replace(
         size_exponent=Prior("Normal", {"mu": 0.6, "sigma": 0.1},
                             f"{_ESSAY}: a k times larger model is ~k^0.6 slower (Table 1)."),
         training_duration=_lognormal(1.0, 0.15, f"{_ESSAY}: training takes about a year."),
+        duration_growth=Prior("Normal", {"mu": 0.0, "sigma": 0.01},
+                              f"{_ESSAY}: a fixed training duration."),
+        software_walk_sd=Prior("HalfNormal", {"sigma": 0.01},
+                               f"{_ESSAY}: one fixed trend, no regime change."),
+        overtrain_walk_sd=Prior("HalfNormal", {"sigma": 0.01},
+                                f"{_ESSAY}: compute-optimal training throughout."),
     ),
     name="essay",
     compute_slowdown=False,

@@ -702,7 +702,13 @@ def _save(fig, path: Path) -> None:
 
 def write_plots(dt: xr.DataTree, report: Diagnostics, outdir: Path,
                 key_parameters: int = 6) -> list[Path]:
-    """Rank plots, a predictive check and a sensitivity plot as PNGs in ``outdir``."""
+    """Rank plots, a predictive check and a sensitivity plot as PNGs in ``outdir``.
+
+    Deprecated: plotting belongs to ``reports/``; :func:`gpt2030.reports.diagnostics.
+    write_plots` draws the same three files with arviz-plots. This copy stays only while
+    ``gpt2030 diagnose`` (cli/analysis.py) still imports it from here; delete it, with
+    ``_save`` and ``_element`` below, once the CLI imports the reports one.
+    """
     from matplotlib.figure import Figure
 
     if report.prior_only:

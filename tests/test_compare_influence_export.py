@@ -250,3 +250,17 @@ def test_export_frame_from_to_series_equals_the_old_loop(run_id: str) -> None:
     old = pd.concat(frames, ignore_index=True)
     pd.testing.assert_frame_equal(headline_frame(ds), old, check_dtype=False)
     assert list(headline_frame(ds).dtypes.index) == list(CSV_COLUMNS)
+
+
+def test_atomic_write_replaces_whole_files_or_nothing(tmp_path: Path) -> None:
+    from gpt2030.inference.results import atomic_path, atomic_write
+
+    target = tmp_path / "deep" / "file.txt"
+    assert atomic_write(target, "first") == target and target.read_text() == "first"
+    atomic_write(target, b"second")
+    assert target.read_bytes() == b"second"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half of a thi")
+        raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"second"  # untouched
+    assert [p.name for p in target.parent.iterdir()] == ["file.txt"]  # no temporary left

@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from gpt2030.inference.compare import compare
-from gpt2030.inference.forecast import draws_group, forecast_table
+from gpt2030.inference.forecast import ESSAY_YEAR, YEAR, draws_group, forecast_table
 from gpt2030.inference.influence import influence_table
 from gpt2030.inference.reporting import (
     PRIOR_DOMINATED_SD_RATIO,
@@ -28,7 +28,13 @@ from gpt2030.inference.reporting import (
     report_context,
     scalar_parameters,
 )
-from gpt2030.inference.runs import Run, list_runs, observations_from_datatree
+from gpt2030.inference.runs import (
+    BrokenRunError,
+    Run,
+    list_runs,
+    observations_from_datatree,
+    remedy,
+)
 from gpt2030.reports import figures
 from gpt2030.reports.numbers import DASH, check_value, fmt, interval
 from gpt2030.reports.render import (
@@ -60,7 +66,6 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("evidence", "9. The evidence"),
     ("provenance", "10. Provenance"),
 )
-YEAR = 2030
 
 
 def _stacked(da: xr.DataArray) -> np.ndarray:
@@ -133,7 +138,7 @@ def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> S
     table = forecast_table(dt, year)
     rows = []
     for key, r in table.items():
-        essay = ctx.essay_2030.get(key) if year == 2030 else None
+        essay = ctx.essay_2030.get(key) if year == ESSAY_YEAR else None
         ratio = r["median"] / essay.median if essay else math.nan
         ratio_cell = Cell(fmt(ratio) + "x", "good" if 1 / 3 <= ratio <= 3 else "far") \
             if essay else ""
@@ -390,7 +395,12 @@ def changes_section(run: Run, year: int = YEAR, dt: xr.DataTree | None = None) -
             f"No previous run: this is the first stored run with config '{this.config_name}' "
             f"(and model version {this.model_version}) in {run.path.parent}.")])
     before = Manifest.from_dict(prev.manifest)
-    result = compare(prev, run, year=year, dt_b=dt)
+    try:
+        result = compare(prev, run, year=year, dt_b=dt)
+    except BrokenRunError as err:  # issue #9: a damaged earlier run never blocks a report
+        return Section(*SECTIONS[5], [Paragraph(
+            f"The previous run of this lineage, {prev.id}, cannot be read ({err.reason}): "
+            f"nothing to compare with. {remedy(prev.id, prev.manifest).capitalize()}.")])
     blocks: list = [Paragraph(f"Compared with {prev.id} (created {before.created}, same "
                               f"config '{this.config_name}'), in {year}.")]
     other = [f"{k}: {getattr(before, k)} → {getattr(this, k)}"

@@ -684,3 +684,20 @@ def test_export_out_never_replaces_a_folder_the_ledger_or_a_run(
         assert code == 2 and stdout == ""
         assert "--out" in one_line_error(err)
     assert tree(home) == before
+
+
+def test_update_refits_a_broken_run_instead_of_dying(
+        home: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("gpt2030.inference.infer.fit", fake_fit)
+    code, out, err = run(capsys, "update")
+    assert code == 1 and "diagnostics fail" in err  # the fixture's draws fail diagnostics
+    first = out.split()[2]
+    assert (home / "reports" / first / "report.html").is_file()
+    truncate(home / "runs" / first / RUN_FILE)
+    code, out, err = run(capsys, "update")
+    assert code == 1 and "Traceback" not in err, err
+    second = out.split()[2]
+    assert second != first and out.startswith(f"stored run {second}")
+    assert f"run {first}" in err and f"runs remove {first}" in err
+    assert out.strip().splitlines()[-1] == str(home / "reports" / second / "report.html")

@@ -199,8 +199,10 @@ class BrokenRun:
             return True
         config = self.manifest.get("config")
         name = config.get("name") if isinstance(config, dict) else None
+        version = self.manifest.get("model_version")
         return (name in (None, DEFAULT_CONFIG) and not self.manifest.get("cutoff")
-                and not self.manifest.get("prior_only"))
+                and not self.manifest.get("prior_only")
+                and version in (None, MODEL_VERSION))
 
     def error(self) -> BrokenRunError:
         return BrokenRunError(self.id, self.reason, self.manifest)
@@ -404,8 +406,8 @@ def latest_run(runs_dir: Path) -> Run:
         others = len(scanned)
         hint = (f" ({others} other run(s): name one, see `gpt2030 runs list`)" if others
                 else "")
-        raise RunError(f"no run of the default config with all observations in {runs_dir}"
-                       f"{hint}: run `gpt2030 infer`")
+        raise RunError(f"no run of the default config with all observations by model version "
+                       f"{MODEL_VERSION} in {runs_dir}{hint}: run `gpt2030 infer`")
     return newest
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from gpt2030.inference.forecast import HEADLINES, headline_draws, summarize
+from gpt2030.inference.forecast import HEADLINES, YEAR, headline_draws, summarize
 from gpt2030.inference.results import json_safe
 from gpt2030.inference.runs import Run, observations_from_datatree
 
@@ -120,7 +120,7 @@ def _log10(x: float) -> float:
     return math.log10(x) if x > 0 and math.isfinite(x) else float("nan")
 
 
-def headline_shifts(dt_a, dt_b, year: int = 2030) -> list[HeadlineShift]:
+def headline_shifts(dt_a, dt_b, year: int = YEAR) -> list[HeadlineShift]:
     """Median ratio, log10 shift and both 90% intervals of every headline quantity.
 
     Sorted by the size of the median's log10 shift (largest first; undefined last).
@@ -149,7 +149,7 @@ def headline_shifts(dt_a, dt_b, year: int = 2030) -> list[HeadlineShift]:
     return rows
 
 
-def compare(run_a: Run, run_b: Run, year: int = 2030,
+def compare(run_a: Run, run_b: Run, year: int = YEAR,
             dt_b: xr.DataTree | None = None) -> RunComparison:
     """:func:`compare_runs` as a typed :class:`RunComparison`.
 
@@ -174,7 +174,7 @@ def compare(run_a: Run, run_b: Run, year: int = 2030,
                          headline_shifts(dt_a, dt_b, year))
 
 
-def compare_runs(run_a: Run, run_b: Run, year: int = 2030) -> dict:
+def compare_runs(run_a: Run, run_b: Run, year: int = YEAR) -> dict:
     """What changed from ``run_a`` to ``run_b``: observations and headline forecasts.
 
     Parameters

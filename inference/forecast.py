@@ -42,6 +42,10 @@ HEADLINES: dict[str, Quantity] = {
                                         "Overhang growth over a compute-optimal GPT-3"),
 }
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: The year the forecasts are about by default: the essay's "GPT-2030".
+YEAR = 2030
+#: The year the essay's own figures are for (``ESSAY_2030``).
+ESSAY_YEAR = 2030
 
 
 def draws_group(dt: xr.DataTree) -> str:
@@ -106,7 +110,7 @@ def summarize(draws: np.ndarray) -> dict[str, float]:
             "q75": float(q[3]), "q95": float(q[4])}
 
 
-def forecast_table(dt: xr.DataTree, year: int = 2030,
+def forecast_table(dt: xr.DataTree, year: int = YEAR,
                    quantities: list[str] | None = None) -> dict[str, dict[str, object]]:
     """``{key: {median, q05, q25, q75, q95, unit, label}}`` for a year.
 

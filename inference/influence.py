@@ -23,7 +23,7 @@ from gpt2030.inference.diagnostics import (
     observation_terms,
     relative_ess,
 )
-from gpt2030.inference.forecast import HEADLINES, headline_draws
+from gpt2030.inference.forecast import HEADLINES, YEAR, headline_draws
 from gpt2030.inference.runs import Run
 
 
@@ -65,7 +65,7 @@ def _log10(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def influence(run: Run, year: int = 2030, top: int | None = None) -> pd.DataFrame:
+def influence(run: Run, year: int = YEAR, top: int | None = None) -> pd.DataFrame:
     """How far each observation moves the headline medians of ``year`` when left out.
 
     Parameters
@@ -95,7 +95,7 @@ def influence(run: Run, year: int = 2030, top: int | None = None) -> pd.DataFram
     return influence_table(run.datatree(), year, top)
 
 
-def influence_table(dt: xr.DataTree, year: int = 2030, top: int | None = None) -> pd.DataFrame:
+def influence_table(dt: xr.DataTree, year: int = YEAR, top: int | None = None) -> pd.DataFrame:
     """:func:`influence` on an opened DataTree.
 
     Parameters

@@ -18,7 +18,7 @@ import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gpt2030.inference.forecast import draws_group
+from gpt2030.inference.forecast import ESSAY_YEAR, draws_group
 
 #: Colours, one per series; readable in print and for common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f5fa8", "#d9730d", "#2e8540", "#7b3fa0", "#555555"
@@ -134,7 +134,7 @@ def fig_compute(dt: xr.DataTree, points: pd.DataFrame, essay_median: float | Non
     fan(ax, dt, "training_compute", BLUE, "frontier compute")
     overlay(ax, points, ORANGE, "observed training runs")
     if essay_median is not None:
-        ax.plot([2030], [essay_median], marker="*", ms=12, color=PURPLE, ls="none",
+        ax.plot([ESSAY_YEAR], [essay_median], marker="*", ms=12, color=PURPLE, ls="none",
                 label="essay: 2030 median")
     _finish(ax, "training compute (FLOP)", "Frontier training compute")
     return fig
@@ -227,8 +227,8 @@ def fig_work(dt: xr.DataTree, essay_medians: dict[str, float] | None = None) -> 
     for key, color in (("work_years", BLUE), ("parallel_copies", GREEN)):
         median = (essay_medians or {}).get(key)
         if median is not None:
-            ax.plot([2030], [median], marker="*", ms=12, color=color, mec="black",
-                    ls="none", label=f"essay: {key.replace('_', ' ')} 2030")
+            ax.plot([ESSAY_YEAR], [median], marker="*", ms=12, color=color, mec="black",
+                    ls="none", label=f"essay: {key.replace('_', ' ')} {ESSAY_YEAR}")
     _finish(ax, "human-years of work; copies (count)",
             "Work-years of the training compute, and parallel copies")
     return fig

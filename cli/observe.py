@@ -166,8 +166,16 @@ def _filtered(args: argparse.Namespace) -> list[dict[str, str]]:
                 limit = parse_date(text)
             except ValueError as err:
                 raise CommandError(f"--{flag}: {err}") from None
-            rows = [r for r in rows if keep(parse_date(r["date"]), limit)]
+            rows = [r for r in rows if keep(_row_period(r), limit)]
     return rows
+
+
+def _row_period(row: dict[str, str]):
+    try:
+        return parse_date(row["date"])
+    except ValueError as err:
+        raise CommandError(f"observation {row['id']!r}: date: {err} (`gpt2030 observe "
+                           "validate` lists every problem)") from None
 
 
 def cmd_list(args: argparse.Namespace) -> int:

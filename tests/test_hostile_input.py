@@ -583,6 +583,10 @@ def test_a_write_to_a_broken_ledger_is_refused_listing_the_problems(
     assert "nothing was added" in last
     code, _, err = run(capsys, "observe", "remove", rows[0]["id"], "--reason", "x")
     assert code == 2 and "nothing was removed" in err
+    code, out, err = run(capsys, "observe", "list", "--since", "2020")
+    assert code == 2 and out == "" and "2024/13" in one_line_error(err)
+    code, out, err = run(capsys, "observe", "validate")
+    assert code == 1 and f"{path}:4:" in out
     assert tree(home) == before
 
 

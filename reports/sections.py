@@ -28,7 +28,13 @@ from gpt2030.inference.reporting import (
     report_context,
     scalar_parameters,
 )
-from gpt2030.inference.runs import Run, list_runs, observations_from_datatree
+from gpt2030.inference.runs import (
+    BrokenRunError,
+    Run,
+    list_runs,
+    observations_from_datatree,
+    remedy,
+)
 from gpt2030.reports import figures
 from gpt2030.reports.numbers import DASH, check_value, fmt, interval
 from gpt2030.reports.render import (
@@ -389,7 +395,12 @@ def changes_section(run: Run, year: int = YEAR, dt: xr.DataTree | None = None) -
             f"No previous run: this is the first stored run with config '{this.config_name}' "
             f"(and model version {this.model_version}) in {run.path.parent}.")])
     before = Manifest.from_dict(prev.manifest)
-    result = compare(prev, run, year=year, dt_b=dt)
+    try:
+        result = compare(prev, run, year=year, dt_b=dt)
+    except BrokenRunError as err:  # issue #9: a damaged earlier run never blocks a report
+        return Section(*SECTIONS[5], [Paragraph(
+            f"The previous run of this lineage, {prev.id}, cannot be read ({err.reason}): "
+            f"nothing to compare with. {remedy(prev.id, prev.manifest).capitalize()}.")])
     blocks: list = [Paragraph(f"Compared with {prev.id} (created {before.created}, same "
                               f"config '{this.config_name}'), in {year}.")]
     other = [f"{k}: {getattr(before, k)} → {getattr(this, k)}"

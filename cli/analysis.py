@@ -216,13 +216,37 @@ def cmd_influence(args: argparse.Namespace) -> int:
 # --- export -------------------------------------------------------------------------------
 
 
+def _is_export(path: Path) -> bool:
+    """Whether a file is one ``export`` wrote (CSV header, or netCDF with a run id)."""
+    from gpt2030.inference.export import CSV_COLUMNS
+
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+        if head.startswith(b"\x89HDF\r\n\x1a\n"):
+            import xarray as xr
+
+            with xr.open_dataset(path) as ds:
+                return "run_id" in ds.attrs
+        return head.split(b"\n", 1)[0].strip() == ",".join(CSV_COLUMNS).encode()
+    except (OSError, ValueError):
+        return False
+
+
 def _check_export_path(out: Path) -> None:
     """Refuse an --out that would replace a folder, the ledger or a stored run's files."""
     from gpt2030.inference.runs import default_runs_dir
     from gpt2030.observations import ledger_path
 
+    if out.is_symlink():
+        raise CommandError(f"--out: {out} is a link: give a file name")
     if out.is_dir():
         raise CommandError(f"--out: {out} is a folder: give a file name")
+    if out.exists() and not out.is_file():
+        raise CommandError(f"--out: {out} is not a regular file (a device or a pipe)")
+    if out.is_file() and not _is_export(out):
+        raise CommandError(f"--out: {out} exists and is not a gpt2030 export: give a new file "
+                           "name (an earlier export is replaced, nothing else)")
     target = out.resolve()
     if target == ledger_path().resolve():
         raise CommandError(f"--out: {out} is the ledger")

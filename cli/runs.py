@@ -115,8 +115,9 @@ def open_ledger() -> Ledger:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    from gpt2030.inference.infer import InferRequest, infer
+    from gpt2030.inference.infer import InferRequest, infer, select_rows
     from gpt2030.observations.schema import parse_date
+    from gpt2030.observations.store import ensure_writable
 
     if args.cutoff:
         try:
@@ -130,10 +131,10 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
         if importlib.util.find_spec("numpyro") is None:
             raise CommandError("--sampler numpyro needs numpyro: pip install numpyro")
-    from gpt2030.observations.store import ensure_writable
-
     runs_dir = default_runs_dir()
     ledger = open_ledger()
+    if args.cutoff and not select_rows(ledger.rows(), args.cutoff):
+        raise CommandError(f"--cutoff {args.cutoff}: no observation is dated on or before it")
     ensure_writable(runs_dir)  # before minutes of sampling, not after
     run, reused = infer(ledger, runs_dir, request, force=args.force, progressbar=True)
     if reused:

@@ -478,8 +478,8 @@ def remove_run(runs_dir: Path, run_id: str) -> Path:
         nothing is deleted then).
     """
     path = runs_dir / run_id
-    if "/" in run_id or run_id.startswith(".") or not path.is_dir() or \
-            path.name == "backtests":
+    if not run_id or "/" in run_id or run_id.startswith(".") or path.is_symlink() or \
+            not path.is_dir() or path.name == "backtests" or path.parent != runs_dir:
         raise RunError(f"no run {run_id!r} in {runs_dir} (give the whole id, "
                        "see `gpt2030 runs list`)")
 

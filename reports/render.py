@@ -356,8 +356,9 @@ def write_document(doc: Document, out_dir: Path) -> Path:
     files += [("report.md", to_markdown(doc).encode("utf-8")),
               ("report.html", to_html(doc).encode("utf-8"))]
     for name, _ in files:
-        if (out_dir / name).is_dir() or (out_dir / name).is_symlink():
-            raise OutputFolderError(f"{out_dir / name} is a folder or a link, not a report "
+        path = out_dir / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise OutputFolderError(f"{path} is a folder, a link or a device, not a report "
                                     "file: nothing was written")
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, data in files:

@@ -243,7 +243,7 @@ def test_runs_remove_deletes_only_its_own_files(home: Path,
     assert code == 2 and out == ""
     assert "my-notes.txt" in one_line_error(err)
     assert tree(home) == before
-    for bad in ("no-such-run", "../observations", ".", "backtests"):
+    for bad in ("no-such-run", "../observations", ".", "", "backtests"):
         code, _, err = run(capsys, "runs", "remove", bad)
         assert code == 2 and "no run" in one_line_error(err)
     assert tree(home) == before
@@ -682,12 +682,25 @@ def test_influence_never_cuts_ids(home: Path, capsys: pytest.CaptureFixture[str]
 def test_export_out_never_replaces_a_folder_the_ledger_or_a_run(
         home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = install(home, SMALL)
+    mine = home / "observations" / "mine.csv"
+    mine.write_text("a user's own file\n")
+    pipe = home / "observations" / "pipe"
+    os.mkfifo(pipe)
+    link = home / "observations" / "link.csv"
+    link.symlink_to(mine)
     before = tree(home)
-    for out in (home / "observations", ledger_path(), runs / SMALL / RUN_FILE):
+    for out in (home / "observations", ledger_path(), runs / SMALL / RUN_FILE, mine, pipe,
+                link):
         code, stdout, err = run(capsys, "export", SMALL, "--format", "csv", "--out", str(out))
         assert code == 2 and stdout == ""
         assert "--out" in one_line_error(err)
     assert tree(home) == before
+    assert mine.read_text() == "a user's own file\n" and pipe.is_fifo() and link.is_symlink()
+    # An earlier export at the same path is replaced.
+    out = home / "reports" / "draws.csv"
+    for _ in range(2):
+        code, stdout, err = run(capsys, "export", SMALL, "--format", "csv", "--out", str(out))
+        assert code == 0 and stdout.strip() == str(out), err
 
 
 def test_update_refits_a_broken_run_instead_of_dying(

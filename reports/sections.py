@@ -50,9 +50,6 @@ from gpt2030.reports.render import (
     linkify,
 )
 
-__all__ = ["SECTIONS", "YEAR", "build_sections", "crossing_year", "fmt", "interval",
-           "previous_run"]
-
 #: Section titles, in order: (anchor, title).
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("verdict", "1. Verdict"),

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from gpt2030.inference.reporting import Manifest, evidence_points
 from gpt2030.inference.runs import Run, list_runs, load_run
 from gpt2030.reports import figures
+from gpt2030.reports.numbers import fixed, fmt
 from gpt2030.reports.render import (
     Document,
     Section,
@@ -34,7 +35,6 @@ from gpt2030.reports.sections import (
     SECTIONS,
     changes_section,
     crossing_year,
-    fmt,
     previous_run,
     verdict_section,
 )
@@ -231,7 +231,9 @@ def test_first_run_says_there_is_no_previous_run(small_run: Run, tmp_path: Path)
 def test_helpers() -> None:
     assert fmt(1.0e28) == "1.00e28"
     assert fmt(2027.4) == "2027"
-    assert fmt(float("nan")) == ""
+    assert fmt(float("nan")) == "" and fmt(None) == ""
+    assert fixed(0.12345) == "0.123" and fixed(None) == "-" and fixed(3) == "3"
+    assert fixed(float("inf"), 2) == "-" and fixed(0.5, 2) == "0.50"
     assert crossing_year({2024: 0.1, 2025: 0.3, 2026: 0.7}) == "2025.5"
     assert crossing_year({2024: 0.6}) == "by 2024"
     assert crossing_year({2024: 0.1, 2035: 0.2}) == "after 2035"

@@ -27,6 +27,16 @@ KEY_PARAMETERS = ("compute_growth", "log_compute_2023", "slowdown_year")
 #: Panels of the rank and sensitivity plots.
 MAX_PANELS = 6
 DPI = 110
+#: Panels per row of arviz-plots' wrapped layouts (its default), and inches per panel.
+COLUMNS = 4
+PANEL = (3.4, 2.6)
+
+
+def _figure(n_panels: int, columns: int = COLUMNS, height: float = PANEL[1]) -> dict:
+    """arviz-plots ``figure_kwargs`` sizing a wrapped grid of ``n_panels`` panels."""
+    rows = -(-n_panels // columns)
+    return {"figsize": (PANEL[0] * min(n_panels, columns), height * rows),
+            "layout": "constrained"}
 
 
 def _element(ds: xr.Dataset, label: str) -> xr.DataArray:
@@ -107,7 +117,7 @@ def write_plots(dt: xr.DataTree, diagnostics: Diagnostics, outdir: Path) -> list
         ranks = xr.DataTree.from_dict({"posterior": xr.Dataset(
             {name: _element(post, name) for name in names})})
         with quiet_arviz():
-            pc = azp.plot_rank(ranks, backend="matplotlib")
+            pc = azp.plot_rank(ranks, backend="matplotlib", figure_kwargs=_figure(len(names)))
         written.append(_save(pc, outdir / "rank.png"))
 
     terms = observation_terms(dt)
@@ -115,15 +125,17 @@ def write_plots(dt: xr.DataTree, diagnostics: Diagnostics, outdir: Path) -> list
         with quiet_arviz(), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             pc = azp.plot_ppc_interval(dt, var_names=terms, backend="matplotlib",
-                                       ci_probs=(0.5, 0.9))
+                                       ci_probs=(0.5, 0.9), figure_kwargs=_figure(len(terms)))
         written.append(_save(pc, outdir / "predictive_check.png"))
 
     scalar = [s for s in sorted(diagnostics.sensitivity_all, key=lambda s: -s.prior)
               if s.parameter in post.data_vars and post[s.parameter].ndim == 2]
     if scalar and {"log_prior", "log_likelihood"} <= set(dt.children):
         with quiet_arviz():
-            pc = azp.plot_psense_dist(dt, var_names=[s.parameter for s in scalar[:MAX_PANELS]],
-                                      backend="matplotlib")
+            names = [s.parameter for s in scalar[:MAX_PANELS]]
+            pc = azp.plot_psense_dist(dt, var_names=names, backend="matplotlib",
+                                      figure_kwargs=_figure(2 * len(names), columns=2,
+                                                            height=2.0))
         written.append(_save(pc, outdir / "sensitivity.png"))
     diagnostics.plots = [str(p) for p in written]
     return written

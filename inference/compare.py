@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from gpt2030.inference.forecast import HEADLINES, YEAR, headline_draws, summarize
+from gpt2030.inference.forecast import (
+    HEADLINES,
+    YEAR,
+    headline_draws,
+    safe_log10,
+    summarize,
+)
 from gpt2030.inference.results import json_safe
 from gpt2030.inference.runs import Run, observations_from_datatree
 
@@ -116,10 +121,6 @@ def observation_changes(a: pd.DataFrame, b: pd.DataFrame
     return added, removed, changed
 
 
-def _log10(x: float) -> float:
-    return math.log10(x) if x > 0 and math.isfinite(x) else float("nan")
-
-
 def headline_shifts(dt_a, dt_b, year: int = YEAR) -> list[HeadlineShift]:
     """Median ratio, log10 shift and both 90% intervals of every headline quantity.
 
@@ -140,7 +141,7 @@ def headline_shifts(dt_a, dt_b, year: int = YEAR) -> list[HeadlineShift]:
     for key, q in HEADLINES.items():
         sa = summarize(headline_draws(dt_a, key, year))
         sb = summarize(headline_draws(dt_b, key, year))
-        shift = _log10(sb["median"]) - _log10(sa["median"])
+        shift = float(safe_log10(sb["median"]) - safe_log10(sa["median"]))
         ratio = sb["median"] / sa["median"] if sa["median"] != 0 else float("nan")
         rows.append(HeadlineShift(key, q.label, q.unit, sa["median"], sb["median"],
                                   json_safe(ratio), json_safe(shift), sa["q05"], sa["q95"],

@@ -526,7 +526,7 @@ def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]
     """
     terms: list[TermFit] = []
     fits: list[ObservationFit] = []
-    subjects = _subjects(dt)
+    by_id = subjects(dt)
     has_loglik = "log_likelihood" in dt.children
     r_eff = relative_ess(dt) if has_loglik else 1.0
     loo_dt = _loo_tree(dt) if has_loglik else dt
@@ -560,7 +560,7 @@ def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]
                              int(np.sum(k > PARETO_K_MAX)), n >= PPC_MIN_OBS))
         for i, obs_id in enumerate(np.asarray(y[obs_dim].values).astype(str)):
             fits.append(ObservationFit(
-                str(obs_id), term, str(subjects.get(obs_id, "")), float(yv[i]), float(q[2][i]),
+                str(obs_id), term, str(by_id.get(obs_id, "")), float(yv[i]), float(q[2][i]),
                 float(q[0][i]), float(q[4][i]), float(pit[i]),
                 float(2 * min(pit[i], 1 - pit[i])), float(k[i])))
     fits.sort(key=lambda o: (o.tail_probability, -np.nan_to_num(o.pareto_k)))
@@ -586,7 +586,18 @@ def coverage_checks(terms: list[TermFit]) -> list[Check]:
             for t in terms if t.checked]
 
 
-def _subjects(dt: xr.DataTree) -> dict[str, str]:
+def subjects(dt: xr.DataTree) -> dict[str, str]:
+    """Each observation's subject, by id (empty when the run stores no observations).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    dict
+    """
     if "observations" not in dt.children or "subject" not in dt["observations"].data_vars:
         return {}
     obs = dt["observations"]

@@ -48,6 +48,26 @@ YEAR = 2030
 ESSAY_YEAR = 2030
 
 
+def safe_log10(x: np.ndarray | float) -> np.ndarray:
+    """log10 where ``x`` is positive and finite, NaN elsewhere (no warning).
+
+    Parameters
+    ----------
+    x : numpy.ndarray or float
+        Values.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``x`` (0-d for a scalar).
+    """
+    x = np.asarray(x, dtype=float)
+    out = np.full(x.shape, np.nan)
+    ok = np.isfinite(x) & (x > 0)
+    out[ok] = np.log10(x[ok])
+    return out
+
+
 def draws_group(dt: xr.DataTree) -> str:
     """``posterior`` where the run sampled one, else ``prior`` (prior-only runs).
 

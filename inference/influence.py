@@ -23,7 +23,7 @@ from gpt2030.inference.diagnostics import (
     observation_terms,
     relative_ess,
 )
-from gpt2030.inference.forecast import HEADLINES, YEAR, headline_draws
+from gpt2030.inference.forecast import HEADLINES, YEAR, headline_draws, safe_log10
 from gpt2030.inference.runs import Run
 
 
@@ -55,14 +55,6 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
         frac = np.where(hi > lo, (0.5 - lo) / (hi - lo), 0.5)
     frac = np.clip(frac, 0.0, 1.0)
     return x[j - 1] + frac * (x[j] - x[j - 1])
-
-
-def _log10(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
-    out = np.full(x.shape, np.nan)
-    ok = np.isfinite(x) & (x > 0)
-    out[ok] = np.log10(x[ok])
-    return out
 
 
 def influence(run: Run, year: int = YEAR, top: int | None = None) -> pd.DataFrame:
@@ -136,7 +128,7 @@ def influence_table(dt: xr.DataTree, year: int = YEAR, top: int | None = None) -
         frame = pd.DataFrame({"obs_id": ids, "term": var.removesuffix("_obs"), "pareto_k": k})
         with degenerate_ok():
             for key, values in draws.items():
-                frame[key] = _log10(weighted_median(values, weights)) - _log10(full[key])
+                frame[key] = safe_log10(weighted_median(values, weights)) - safe_log10(full[key])
         frames.append(frame)
     if not frames:
         raise ValueError("the run has no observed variables in its log_likelihood group")

@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from gpt2030.inference.compare import compare
+from gpt2030.inference.diagnostics import subjects
 from gpt2030.inference.forecast import ESSAY_YEAR, YEAR, draws_group, forecast_table
 from gpt2030.inference.influence import influence_table
 from gpt2030.inference.reporting import (
@@ -465,18 +466,14 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
             "priors (section 8).")])
     blocks: list = [Heading("Observations with the most influence")]
     table = influence_table(dt, year=year, top=10)
-    subjects = {}
-    if "observations" in dt.children:
-        obs = dt["observations"]
-        subjects = dict(zip(np.asarray(obs["obs_id"].values).astype(str),
-                            np.asarray(obs["subject"].values).astype(str), strict=True))
+    by_id = subjects(dt)
     rows = []
     for _, r in table.iterrows():
         moved = str(r["quantity_most_moved"])
         signed = float(r[moved])
         signed_text = f"{signed:+.3f}" if math.isfinite(signed) \
             else fmt(r["max_abs_log10_shift"])
-        rows.append([str(r["obs_id"]), subjects.get(str(r["obs_id"]), ""), str(r["term"]),
+        rows.append([str(r["obs_id"]), by_id.get(str(r["obs_id"]), ""), str(r["term"]),
                      moved, signed_text, fmt(r["pareto_k"]),
                      Cell("yes", "good") if bool(r["reliable"]) else Cell("no", "bad")])
     blocks.append(Paragraph(

@@ -15,15 +15,14 @@ import arviz_plots as azp
 import xarray as xr
 
 from gpt2030.inference.diagnostics import (
+    KEY_PARAMETERS,
     Diagnostics,
     observation_terms,
     quiet_arviz,
 )
 from gpt2030.inference.results import atomic_path
 
-#: Parameters that drive the headline forecasts, always shown in the rank plot (beside the
-#: worst-converging ones).
-KEY_PARAMETERS = ("compute_growth", "log_compute_2023", "slowdown_year")
+__all__ = ["KEY_PARAMETERS", "rank_parameters", "write_plots"]
 #: Panels of the rank and sensitivity plots.
 MAX_PANELS = 6
 DPI = 110

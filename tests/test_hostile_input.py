@@ -666,17 +666,27 @@ def test_runs_list_tells_runs_apart(home: Path, capsys: pytest.CaptureFixture[st
     assert {"config", "cutoff", "seed", "observations", "verdict"} <= set(listed[0])
 
 
-def test_influence_never_cuts_ids(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_influence_never_cuts_ids(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
     install(home, SMALL)
     code, out, _ = run(capsys, "influence", SMALL, "--top", "0", "--format", "json")
     assert code == 0
     ids = [r["obs_id"] for r in json.loads(out)["observations"]]
-    assert max(map(len, ids)) > 57  # the old cut
     code, out, _ = run(capsys, "influence", SMALL, "--top", "0")
     assert code == 0
     table = out.splitlines()
     assert table[0].startswith(f"run {SMALL}: config default")
     assert [line.split()[0] for line in table[2:]] == ids
+    # An id far longer than the old 57-character cut, whatever the fixture's ids are.
+    long_id = "data_stock:largest-language-training-datasets:dataset-size-growth:" + "x" * 40
+    frame = pd.DataFrame([{"obs_id": long_id, "term": "data", "pareto_k": 0.2,
+                           "reliable": True, "quantity_most_moved": "work_years",
+                           "work_years": 0.01}])
+    monkeypatch.setattr("gpt2030.inference.influence.influence", lambda *a, **k: frame)
+    code, out, _ = run(capsys, "influence", SMALL)
+    assert code == 0 and out.splitlines()[2].split()[0] == long_id
 
 
 def test_export_out_never_replaces_a_folder_the_ledger_or_a_run(

@@ -8,11 +8,10 @@ For a cutoff, :func:`backtest_cutoff`
 2. rebuilds the model on the **whole** ledger and draws the posterior predictive of every
    later row that falls in a likelihood term, from the cutoff run's posterior
    (:func:`transplant_posterior`): the parameters are shared between the two models, except
-   per-level vectors (``speed_alias_level``, ``setting_level``, ``bench_level``,
-   ``bench_slope``) whose levels differ; a level first seen after the cutoff gets draws from
-   its hierarchy (an alias's level ~ Normal(log_speed_2023, alias_spread) at each posterior
-   draw) or its prior (a benchmark's level and slope, a serving setting), never from data it
-   could not have seen;
+   per-level vectors (a served alias's offset, a serving setting's level, a benchmark's
+   level and slope) whose levels differ; a level first seen after the cutoff gets draws from
+   its hierarchy or its prior at each posterior draw, never from data it could not have
+   seen;
 3. scores each held-out row (:mod:`gpt2030.inference.scoring`) and the same rows under a
    naive baseline (:func:`naive_predictions`) and, where it applies, the essay's own point
    forecasts (:func:`essay_points`).
@@ -60,9 +59,6 @@ TREND_TERMS = ("compute", "speed", "benchmark", "tokens_per_param", "bandwidth",
 #: negligible, whatever its paired standard error (which treats correlated rows as
 #: independent and so is too small).
 NEGLIGIBLE_CRPS = 0.05
-#: Per-level parameter vectors and the coord of their levels.
-LEVEL_VECTORS = {"speed_alias_level": "speed_alias", "setting_level": "speed_setting",
-                 "bench_level": "benchmark", "bench_slope": "benchmark"}
 #: The essay's point forecasts (Steinhardt 2023): GPT-4's 2.1e25 FLOP (the ledger's Epoch
 #: estimate, March 2023) growing log-linearly to 1e28 FLOP in 2030 (Appendix B), and GPT-4
 #: served at 12 tokens/s in 2023 (Appendix A, Table 1).

@@ -92,18 +92,22 @@ def test_transplant_keeps_known_levels_and_draws_new_ones(rows):
         prior = pm.sample_prior_predictive(draws=40, random_seed=SEED)["prior"].to_dataset()
     full_model = build_model(observation_frame(rows), config)
     post, new = bt.transplant_posterior(prior, full_model, SEED)
-    old_aliases = [str(a) for a in prior["speed_alias_level"]["speed_alias"].values]
+    vectors = {name: dims[0] for name, dims in bt._free_rv_dims(full_model).items()
+               if len(dims) == 1 and name in prior}
+    # the served models' levels: a vector over the aliases, some first seen after the cutoff
+    (alias,) = [name for name, dim in vectors.items() if dim == "speed_alias"]
+    old_aliases = [str(a) for a in prior[alias]["speed_alias"].values]
     full_aliases = [str(a) for a in full_model.coords["speed_alias"]]
     assert set(old_aliases) < set(full_aliases)
-    assert set(new["speed_alias_level"]) == set(full_aliases) - set(old_aliases)
-    got = post["speed_alias_level"]
+    assert set(new[alias]) == set(full_aliases) - set(old_aliases)
+    got = post[alias]
     assert list(map(str, got["speed_alias"].values)) == full_aliases
     for a in old_aliases:
         np.testing.assert_array_equal(got.sel(speed_alias=a).values,
-                                      prior["speed_alias_level"].sel(speed_alias=a).values)
-    fresh = got.sel(speed_alias=new["speed_alias_level"][0]).values
+                                      prior[alias].sel(speed_alias=a).values)
+    fresh = got.sel(speed_alias=new[alias][0]).values
     assert np.isfinite(fresh).all() and np.std(fresh) > 0
-    for name, dim in bt.LEVEL_VECTORS.items():
+    for name, dim in vectors.items():  # every vector laid out on the full model's levels
         assert list(map(str, post[name][dim].values)) == \
             [str(x) for x in full_model.coords[dim]]
 
@@ -121,7 +125,7 @@ def test_cutoff_result_keeps_the_json_contract_and_round_trips(monkeypatch, tmp_
     def predictive(dt, frame, config_name, heldout, seed, **kwargs):
         rng = np.random.default_rng(seed)
         return ({i: r["y"] + rng.normal(0.2, 0.3, 300) for i, r in heldout.iterrows()},
-                {"speed_alias_level": ["new-alias"]})
+                {"speed_alias_offset_z": ["new-alias"]})
 
     monkeypatch.setattr(bt, "model_predictive", predictive)
     doc = bt.backtest_cutoff(Ledger(SHIPPED_LEDGER), tmp_path, CUTOFF, seed=SEED)

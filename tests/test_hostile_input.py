@@ -144,8 +144,10 @@ def test_forecast_reads_the_latest_default_run_not_a_backtest_or_variant(
     assert code == 0
     assert json.loads(out)["run_id"] == SMALL  # stdout is the JSON alone
     header = err.strip()
-    assert header == (f"run {SMALL}: config default, cutoff none, seed 7, 473 observations, "
-                      "verdict fail (the latest run)")
+    m = json.loads((FIXTURES / SMALL / MANIFEST).read_text())
+    assert header == (f"run {SMALL}: config default, cutoff none, seed {m['seed']}, "
+                      f"{m['n_observations']} observations, verdict {m['verdict']} "
+                      "(the latest run)")
     code, out, _ = run(capsys, "forecast")
     assert code == 0 and out.splitlines()[0] == header
     # Every reading command uses the same run and says so.
@@ -660,7 +662,8 @@ def test_runs_list_tells_runs_apart(home: Path, capsys: pytest.CaptureFixture[st
     assert head.split()[:7] == ["run_id", "created", "config", "cutoff", "seed",
                                 "observations", "verdict"]
     variant = next(r for r in rows if "r20261128T010000" in r).split()
-    assert variant[2:6] == ["constant_growth", "2023-06-30", "11", "473"]
+    n = json.loads((FIXTURES / SMALL / MANIFEST).read_text())["n_observations"]
+    assert variant[2:6] == ["constant_growth", "2023-06-30", "11", str(n)]
     code, out, _ = run(capsys, "runs", "list", "--format", "json")
     listed = json.loads(out)
     assert {"config", "cutoff", "seed", "observations", "verdict"} <= set(listed[0])

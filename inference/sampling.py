@@ -24,7 +24,7 @@ SAMPLERS = ("nutpie", "pymc", "numpyro")
 class SamplerConfig:
     """How to sample: the run's stored settings."""
 
-    draws: int = 1000
+    draws: int = 2500
     tune: int = 1000
     chains: int = 4
     sampler: str = "nutpie"

@@ -259,10 +259,12 @@ def _speed_link(config, anchor, log_n, v):
     size_exp = _prior(config, "size_exponent")
     bw0 = _prior(config, "log_bandwidth_2023")
     bw_growth = _prior(config, "bandwidth_growth")
-    # Decoding is memory-bound: speed rises one for one with memory bandwidth; serving
-    # software adds a trend of its own that can change (a random walk on its slope).
-    walk = _walk("software_walk", _prior(config, "software_walk_sd"), anchor)
-    steps = software + walk + (bw_growth if config.hardware_trend else 0.0)
+    # Decoding is memory-bound: speed rises one for one with memory bandwidth. Serving
+    # software adds gains that come in jumps (speculative decoding, quantisation, new
+    # kernels: each a one-off multiple), so the yearly change is a mean gain plus Student-t
+    # shocks to the level: a random walk with drift, whose spread grows with the horizon.
+    shocks = _prior(config, "software_walk_sd") * _walk_steps("software_walk")
+    steps = software + shocks + (bw_growth if config.hardware_trend else 0.0)
     trend = _anchored_cumsum(steps, anchor)
     log_speed = log_speed0 + trend - size_exp * (log_n - log_n[anchor])
     v.update(log_speed0=log_speed0, trend=trend, size_exp=size_exp, bw0=bw0,
@@ -582,8 +584,8 @@ def _speed_mean(ev: Evidence, config: ModelConfig, v: dict, data):
     prev = term.array("prev", int)
     has_prev = prev >= 0
     safe_prev = np.where(has_prev, prev, 0)
-    y = term.array("y")
-    rho = phi ** pm.Data("speed_gap", term.array("gap"), dims="speed_id")
+    y = data("speed", "y")  # the observed values: predecessors follow any new data
+    rho = phi ** data("speed", "gap")
     carry = pt.where(has_prev, rho * (y[safe_prev] - mu[safe_prev]), 0.0)
     cond_sd = scale * pt.sqrt(pt.where(has_prev, 1.0 - rho**2, 1.0) + 1e-6)
     return mu + carry, cond_sd

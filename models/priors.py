@@ -139,12 +139,13 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "~10 tokens/s, wide (the measured speeds place it)."),
     "software_speedup": Prior(
         "Normal", {"mu": 0.05, "sigma": 0.1},
-        "Judgement: serving-software gains in dex/yr in 2023; the essay (Appendix A) notes "
+        "Judgement: long-run serving-software gains in dex/yr; the essay (Appendix A) notes "
         "FasterTransformer runs about 2x faster than its DeepSpeed measurements."),
     "software_walk_sd": Prior(
         "HalfNormal", {"sigma": 0.1},
-        "Judgement: yearly change (dex/yr) of the serving-speed trend, Student-t steps: "
-        "speculative decoding, quantisation and new chips arrive in jumps."),
+        "Judgement: scale (dex) of a year's jump in serving speed beyond the mean gain, "
+        "Student-t: speculative decoding, quantisation and new kernels each arrive as a "
+        "one-off multiple (the essay, Appendix A: FasterTransformer ~2x over DeepSpeed)."),
     "log_bandwidth_2023": Prior(
         "Normal", {"mu": 12.5, "sigma": 0.5},
         "Judgement: a datacenter accelerator's memory bandwidth at T0, log10 B/s, ~3 TB/s "
@@ -356,7 +357,7 @@ ESSAY = replace(
         duration_growth=Prior("Normal", {"mu": 0.0, "sigma": 0.01},
                               f"{_ESSAY}: a fixed training duration."),
         software_walk_sd=Prior("HalfNormal", {"sigma": 0.01},
-                               f"{_ESSAY}: one fixed trend, no regime change."),
+                               f"{_ESSAY}: one fixed trend, no jumps."),
         overtrain_walk_sd=Prior("HalfNormal", {"sigma": 0.01},
                                 f"{_ESSAY}: compute-optimal training throughout."),
     ),

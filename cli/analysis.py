@@ -71,7 +71,8 @@ def _fmt(x: object, spec: str = ".3g") -> str:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from gpt2030.inference.diagnostics import check, write_plots
+    from gpt2030.inference.diagnostics import check
+    from gpt2030.reports.diagnostics import write_plots
 
     run = _load(args.run, machine_output=args.format == "json")
     dt = run.datatree()

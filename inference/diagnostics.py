@@ -22,13 +22,10 @@ What is reported but informational (never fails a run)
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import arviz as az
 import arviz_stats as azs
@@ -694,130 +691,3 @@ def check(dt: xr.DataTree, sensitivity: bool = True) -> Diagnostics:
         else:
             report.notes.append("no log_prior/log_likelihood groups: sensitivity not computed")
     return report
-
-
-# --- plots --------------------------------------------------------------------------------
-
-
-def _save(fig, path: Path) -> None:
-    """Write a figure atomically (a half-written PNG never sits beside a run)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_plots(dt: xr.DataTree, report: Diagnostics, outdir: Path,
-                key_parameters: int = 6) -> list[Path]:
-    """Rank plots, a predictive check and a sensitivity plot as PNGs in ``outdir``.
-
-    Deprecated: plotting belongs to ``reports/``; :func:`gpt2030.reports.diagnostics.
-    write_plots` draws the same three files with arviz-plots. This copy stays only while
-    ``gpt2030 diagnose`` (cli/analysis.py) still imports it from here; delete it, with
-    ``_save`` and ``_element`` below, once the CLI imports the reports one.
-    """
-    from matplotlib.figure import Figure
-
-    if report.prior_only:
-        return []
-    outdir.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    # Rank plot of the worst-converging scalar parameters (Vehtari et al. 2021, fig. 4).
-    post = dt["posterior"].to_dataset()
-    worst = [str(row["parameter"]) for row in report.convergence]
-    key = [p for p in KEY_PARAMETERS if p in post.data_vars and post[p].ndim == 2]
-    names = list(dict.fromkeys(worst[: key_parameters - len(key)] + key + worst))
-    names = names[:key_parameters]
-    fig = Figure(figsize=(3.2 * min(3, len(names)), 2.6 * ((len(names) + 2) // 3)))
-    for i, label in enumerate(names):
-        ax = fig.add_subplot((len(names) + 2) // 3, min(3, len(names)), i + 1)
-        da = _element(post, label)
-        vals = np.asarray(da.transpose("chain", "draw").values, dtype=float)
-        ranks = vals.ravel().argsort().argsort().reshape(vals.shape)
-        bins = np.linspace(0, ranks.size, 21)
-        for c in range(ranks.shape[0]):
-            ax.hist(ranks[c], bins=bins, histtype="step", label=f"chain {c}")
-        ax.set_title(label, fontsize=8)
-        ax.set_xlabel("rank of draw among all chains")
-        ax.set_ylabel("draws")
-        if i == 0:
-            ax.legend(fontsize=6, loc="lower right")
-    fig.suptitle("Rank plots (uniform and overlapping when chains agree)")
-    fig.tight_layout()
-    path = outdir / "rank.png"
-    _save(fig, path)
-    written.append(path)
-
-    # Predictive check: each term's observations against their 90% / 50% intervals.
-    terms = observation_terms(dt)
-    if terms:
-        fig = Figure(figsize=(11, 2.4 * len(terms)))
-        for i, var in enumerate(terms):
-            ax = fig.add_subplot(len(terms), 1, i + 1)
-            y = dt["observed_data"][var]
-            obs_dim = y.dims[0]
-            rep = dt["posterior_predictive"][var].sel({obs_dim: y[obs_dim]})
-            rep = np.asarray(rep.transpose(obs_dim, "chain", "draw").values, dtype=float)
-            rep = rep.reshape(rep.shape[0], -1)
-            q = np.quantile(rep, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
-            order = np.argsort(q[2])
-            x = np.arange(len(order))
-            ax.vlines(x, q[0][order], q[4][order], color="0.75", lw=3, label="90% interval")
-            ax.vlines(x, q[1][order], q[3][order], color="0.45", lw=3, label="50% interval")
-            ax.plot(x, np.asarray(y.values)[order], "o", ms=3, color="C3", label="observed")
-            term = var.removesuffix("_obs")
-            fit = next((t for t in report.terms if t.term == term), None)
-            cov = f" (90% coverage {fit.coverage90:.2f}, n={fit.n})" if fit else ""
-            ax.set_title(f"{term}{cov}", fontsize=9)
-            ax.set_xlabel("observation (sorted by predictive median)")
-            ax.set_ylabel("logit accuracy" if term == "benchmark" else "log10 value")
-            if i == 0:
-                ax.legend(fontsize=7, loc="upper left")
-        fig.tight_layout()
-        path = outdir / "predictive_check.png"
-        _save(fig, path)
-        written.append(path)
-
-    # Sensitivity: prior and likelihood power-scaling sensitivity of the free parameters.
-    rows = report.sensitivity_all
-    if rows:
-        fig = Figure(figsize=(8, max(3.0, 0.18 * len(rows) + 1)))
-        ax = fig.add_subplot(1, 1, 1)
-        y = np.arange(len(rows))
-        ax.barh(y - 0.2, [r.prior for r in rows], height=0.4, label="prior")
-        ax.barh(y + 0.2, [r.likelihood for r in rows], height=0.4, label="likelihood")
-        ax.axvline(PSENSE_THRESHOLD, color="k", ls="--", lw=1,
-                   label=f"threshold {PSENSE_THRESHOLD}")
-        ax.set_yticks(y, [r.parameter for r in rows], fontsize=6)
-        ax.invert_yaxis()
-        ax.set_xlabel("power-scaling sensitivity (cJS distance gradient)")
-        ax.set_ylabel("free parameter")
-        ax.set_title("Prior and likelihood sensitivity (Kallioinen et al. 2024)")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = outdir / "sensitivity.png"
-        _save(fig, path)
-        written.append(path)
-    report.plots = [str(p) for p in written]
-    return written
-
-
-def _element(ds: xr.Dataset, label: str) -> xr.DataArray:
-    """The DataArray of one ``var[c1, c2]`` label made by :func:`_elements`."""
-    name, _, rest = label.partition("[")
-    da = ds[name]
-    if not rest:
-        return da
-    dims = [d for d in da.dims if d not in ("chain", "draw")]
-    values = [rest[:-1]] if len(dims) == 1 else rest[:-1].split(", ")
-    sel = {}
-    for d, v in zip(dims, values, strict=True):
-        coord = da[d].values
-        match = [c for c in coord if str(c) == v]
-        sel[d] = match[0]
-    return da.sel(sel)

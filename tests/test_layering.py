@@ -45,3 +45,12 @@ def test_the_model_does_no_io_plotting_or_sampling_libraries() -> None:
         for name in imported_modules(path):
             assert name.split(".")[0] not in {"matplotlib", "arviz", "arviz_plots", "nutpie",
                                               "filelock"}, f"{path.name} imports {name}"
+
+
+def test_inference_draws_no_plots() -> None:
+    """inference/ computes; the diagnostic plots are drawn in reports/ (reports.diagnostics)."""
+    offenders = [f"{path.name} imports {name}"
+                 for path in sorted((REPO / "inference").glob("*.py"))
+                 for name in imported_modules(path)
+                 if name.split(".")[0] in {"matplotlib", "arviz_plots", "seaborn", "plotly"}]
+    assert offenders == []

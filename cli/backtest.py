@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import sys
 import time
 from datetime import UTC, datetime
@@ -34,9 +33,11 @@ Results go to runs/backtests/<name>.json and the report page to
 reports/backtest/<name>/backtest.html (+ backtest.md, calibration.png) under $GPT2030_HOME.
 --format json prints {"name", "config", "cutoffs": [{"cutoff", "run_id", "n_train",
 "n_heldout", "n_scored", "overall": {"gpt2030": {coverage50, coverage90, crps, log_score},
-"naive": {...}}, "by_kind": {kind: {"n", "gpt2030", "naive"}}, "essay": {...}, ...}],
-"variants": {...} (with --compare-variants), "files": {...}}; per-row scores are in the
-stored JSON only.
+"naive": {...}}, "overall_series_weighted": {...}, "by_kind": {kind: {"n", "gpt2030",
+"naive", "series_weighted"}}, "essay": {...}, ...}], "pooled": {"n", "n_series", "rows",
+"series_weighted", "by_kind"} (every cutoff's rows together; series-weighted: every subject
+and metric counts the same), "variants": {...} (with --compare-variants), "files": {...}};
+per-row scores are in the stored JSON only.
 """
 
 DEFAULT_CUTOFF = "2023-06-30"
@@ -64,23 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_backtest)
 
 
-def _clean(obj):
-    """JSON-safe: NaN and infinities become null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from gpt2030.inference.backtest import VARIANTS, backtest_cutoff, compare_variants
+    from gpt2030.inference.backtest import VARIANTS, compare_variants, pool, run_cutoff
+    from gpt2030.inference.results import BacktestResult, VariantComparison
     from gpt2030.inference.runs import default_runs_dir
     from gpt2030.observations import default_home
     from gpt2030.observations.schema import parse_date
-    from gpt2030.observations.store import atomic_write_text
     from gpt2030.reports.backtest import findings, write_report
 
     cutoffs = args.cutoff or [DEFAULT_CUTOFF]
@@ -106,9 +96,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         else contextlib.nullcontext()
     with quiet:
         for c in cutoffs:
-            results.append(backtest_cutoff(ledger, runs_dir, c, args.config, sampler,
-                                           args.seed, args.force,
-                                           progressbar=args.format == "table"))
+            results.append(run_cutoff(ledger, runs_dir, c, args.config, sampler,
+                                      args.seed, args.force,
+                                      progressbar=args.format == "table"))
         variants = None
         if args.compare_variants:
             done = {args.config: results[0]} if args.config in VARIANTS else {}
@@ -118,14 +108,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     name = args.name or "-".join([args.config, *cutoffs] + (["variants"] if variants else []))
     if "/" in name or name.startswith("."):
         raise CommandError("--name: a plain file name, without '/' or a leading '.'")
-    doc = _clean({"name": name, "config": args.config,
-                  "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                  "sampler": sampler.describe(), "seed": args.seed,
-                  "cutoffs": results, "variants": variants,
-                  "seconds": round(time.perf_counter() - start, 1)})
-    json_path = runs_dir / "backtests" / f"{name}.json"
-    atomic_write_text(json_path, json.dumps(doc, indent=1) + "\n")
-    files = write_report(doc, default_home() / "reports" / "backtest" / name)
+    result = BacktestResult(
+        name, args.config, datetime.now(UTC).isoformat(timespec="seconds"), results,
+        VariantComparison.from_dict(variants) if variants else None, sampler.describe(),
+        args.seed, round(time.perf_counter() - start, 1), pool(results))
+    json_path = result.save(runs_dir / "backtests" / f"{name}.json")
+    doc = result.to_dict()
+    files = write_report(result, default_home() / "reports" / "backtest" / name)
     files = {"json": json_path, **files}
     if args.format == "json":
         summary = {**doc, "cutoffs": [{k: v for k, v in c.items()
@@ -145,6 +134,21 @@ def _f(x, d=3) -> str:
 
 
 def _print_table(doc: dict, findings) -> None:
+    pooled = doc.get("pooled")
+    if pooled:
+        print(f"all cutoffs: {pooled['n']} rows from {pooled['n_series']} series "
+              "(series-weighted: every subject and metric counts the same)")
+        print(f"{'kind':<18}{'weighting':<10}{'n':>5}{'cov50':>7}{'cov90':>7}{'PIT':>6}"
+              f"{'CRPS':>8}{'naive':>8}")
+        blocks = [("all", pooled["rows"], pooled["series_weighted"])]
+        blocks += [(k, r, r.get("series_weighted")) for k, r in pooled["by_kind"].items()]
+        for kind, rows, weighted in blocks:
+            for label, c in (("rows", rows), ("series", weighted)):
+                if c:
+                    g = c["gpt2030"]
+                    print(f"{kind:<18}{label:<10}{c['n']:>5}{_f(g['coverage50'], 2):>7}"
+                          f"{_f(g['coverage90'], 2):>7}{_f(g['pit_mean'], 2):>6}"
+                          f"{_f(g['crps']):>8}{_f(c['naive']['crps']):>8}")
     for cut in doc["cutoffs"]:
         print(f"\ncutoff {cut['cutoff']}  run {cut['run_id']}  train rows {cut['n_train']}  "
               f"held out {cut['n_heldout']}  scored {cut.get('n_scored', 0)}")

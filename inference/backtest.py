@@ -44,6 +44,7 @@ from gpt2030.inference.results import (
     ModelOnly,
     PairedDifference,
     PitTest,
+    Pooled,
     Scores,
 )
 from gpt2030.inference.sampling import SamplerConfig
@@ -333,12 +334,49 @@ def _frontier_ids(table: pd.DataFrame) -> set[str]:
     return out
 
 
-def _comparison(rows: list[dict]) -> Comparison:
-    """gpt2030 against the naive baseline on ``rows`` (each scored by both)."""
+def _fact_series(row: dict) -> str:
+    """A scored row's series for equal weighting: one subject and metric.
+
+    Rows stored by an older version, without it, count as series of their own.
+    """
+    return str(row.get("fact_series") or row["id"])
+
+
+def _comparison(rows: list[dict], series_weighted: bool = False) -> Comparison:
+    """gpt2030 against the naive baseline on ``rows`` (each scored by both).
+
+    With ``series_weighted`` every series (one subject and metric) counts the same, however
+    many readings it has; the paired CRPS difference stays row-weighted.
+    """
+    weights = scoring.series_weights([_fact_series(r) for r in rows]) if series_weighted \
+        else None
     return Comparison(
-        len(rows), *(Scores.from_dict(scoring.aggregate([r[m] for r in rows])) for m in METHODS),
+        len(rows),
+        *(Scores.from_dict(scoring.aggregate([r[m] for r in rows], weights)) for m in METHODS),
         PairedDifference.from_dict(scoring.paired_difference(
             [r["gpt2030"]["crps"] for r in rows], [r["naive"]["crps"] for r in rows])))
+
+
+def pool(cutoffs: list[CutoffResult]) -> Pooled | None:
+    """Every cutoff's rows scored by both forecasters, together: the rolling-origin summary.
+
+    Row-weighted and with every series weighted equally (a series scored at several cutoffs
+    counts once in all), overall and by kind.
+    """
+    rows = [r for c in cutoffs for r in c.rows if "naive" in r]
+    if not rows:
+        return None
+    kinds: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        kinds[r["kind"]].append(r)
+    by = {}
+    for kind, recs in sorted(kinds.items()):
+        c = _comparison(recs)
+        by[kind] = KindResult(c.n, c.gpt2030, c.naive, c.crps_diff,
+                              n_new_level=sum(bool(r.get("new_level")) for r in recs),
+                              series_weighted=_comparison(recs, series_weighted=True))
+    return Pooled(len(rows), len({_fact_series(r) for r in rows}), _comparison(rows),
+                  _comparison(rows, series_weighted=True), by)
 
 
 def score_rows(heldout: pd.DataFrame, model_draws: dict[str, np.ndarray],
@@ -397,7 +435,8 @@ def by_kind(scored: list[dict]) -> dict[str, KindResult]:
         c = _comparison(recs)
         out[kind] = KindResult(c.n, c.gpt2030, c.naive, c.crps_diff, n_new_level=n_new,
                                seen_levels_only=_comparison(seen) if 0 < n_new < len(recs)
-                               else None)
+                               else None,
+                               series_weighted=_comparison(recs, series_weighted=True))
     return out
 
 
@@ -487,8 +526,11 @@ def run_cutoff(ledger: Ledger, runs_dir, cutoff: str, config_name: str = "defaul
     naive_draws, naive_used = naive_predictions(table, heldout, n_draws, seed)
     scored, model_only = score_rows(heldout, model_draws, naive_draws, naive_used,
                                     essay_points(heldout, ev), np.random.default_rng(seed))
+    for rec in scored + model_only:
+        rec["fact_series"] = f"{frame.at[rec['id'], 'subject']} | {frame.at[rec['id'], 'metric']}"
     result.n_scored = len(scored)
     result.overall = _comparison(scored)
+    result.overall_series_weighted = _comparison(scored, series_weighted=True)
     result.by_kind = by_kind(scored)
     result.essay = essay_results(scored, _frontier_ids(table))
     result.model_only = model_only_result(model_only)

@@ -187,15 +187,19 @@ class KindResult(Comparison):
 
     n_new_level: int = 0
     seen_levels_only: Comparison | None = None
+    #: the same rows with every series (one subject and metric) weighted equally
+    series_weighted: Comparison | None = None
 
     @classmethod
     def from_dict(cls, data: dict, n: int | None = None) -> KindResult:
         """Read one ``by_kind`` entry."""
         base = Comparison.from_dict(data, n)
         seen = data.get("seen_levels_only")
+        weighted = data.get("series_weighted")
         return cls(base.n, base.gpt2030, base.naive, base.crps_diff,
                    int(data.get("n_new_level", 0)),
-                   Comparison.from_dict(seen) if seen else None)
+                   Comparison.from_dict(seen) if seen else None,
+                   Comparison.from_dict(weighted) if weighted else None)
 
     def to_dict(self) -> dict[str, object]:
         """Return the JSON form."""
@@ -204,7 +208,40 @@ class KindResult(Comparison):
         if self.seen_levels_only is not None:
             out["seen_levels_only"] = {"n": self.seen_levels_only.n,
                                        **self.seen_levels_only.scores_dict()}
+        if self.series_weighted is not None:
+            out["series_weighted"] = {"n": self.series_weighted.n,
+                                      **self.series_weighted.scores_dict()}
         return out
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """Scores over every cutoff's rows: row-weighted and with every series weighted equally.
+
+    A series is one subject and metric (a served alias's monthly readings, one model's
+    training compute); it may be scored at several cutoffs and counts once in all.
+    """
+
+    n: int
+    n_series: int
+    rows: Comparison
+    series_weighted: Comparison
+    by_kind: dict[str, KindResult]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Pooled:
+        """Read ``pooled``."""
+        return cls(int(data["n"]), int(data["n_series"]), Comparison.from_dict(data["rows"]),
+                   Comparison.from_dict(data["series_weighted"]),
+                   {k: KindResult.from_dict(v) for k, v in data["by_kind"].items()})
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON form."""
+        return {"n": self.n, "n_series": self.n_series,
+                "rows": {"n": self.rows.n, **self.rows.scores_dict()},
+                "series_weighted": {"n": self.series_weighted.n,
+                                    **self.series_weighted.scores_dict()},
+                "by_kind": {k: v.to_dict() for k, v in self.by_kind.items()}}
 
 
 @dataclass(frozen=True)
@@ -277,7 +314,7 @@ class PitTest:
 
 
 #: Keys of a cutoff that are absent when nothing was held out (``None`` here).
-_FULL_ONLY = ("n_scored", "model_only", "pit_test", "pit_naive")
+_FULL_ONLY = ("n_scored", "model_only", "pit_test", "pit_naive", "overall_series_weighted")
 
 
 @dataclass
@@ -294,6 +331,8 @@ class CutoffResult:
     n_heldout: int = 0
     n_scored: int | None = None
     overall: Comparison | None = None
+    #: ``overall`` with every series (one subject and metric) weighted equally
+    overall_series_weighted: Comparison | None = None
     by_kind: dict[str, KindResult] = field(default_factory=dict)
     essay: dict[str, EssayResult] = field(default_factory=dict)
     model_only: ModelOnly | None = None
@@ -319,6 +358,8 @@ class CutoffResult:
             n_heldout=int(data.get("n_heldout", 0)),
             n_scored=None if n_scored is None else int(n_scored),
             overall=Comparison.from_dict(overall, int(n_scored or 0)) if overall else None,
+            overall_series_weighted=Comparison.from_dict(data["overall_series_weighted"])
+            if data.get("overall_series_weighted") else None,
             by_kind={k: KindResult.from_dict(v) for k, v in (data.get("by_kind") or {}).items()},
             essay={k: EssayResult.from_dict(v) for k, v in (data.get("essay") or {}).items()},
             model_only=ModelOnly.from_dict(data["model_only"]) if "model_only" in data
@@ -340,6 +381,9 @@ class CutoffResult:
             "n_train_conditioning": self.n_train_conditioning, "n_heldout": self.n_heldout,
             "n_scored": self.n_scored,
             "overall": self.overall.scores_dict() if self.overall else {},
+            "overall_series_weighted": {"n": self.overall_series_weighted.n,
+                                        **self.overall_series_weighted.scores_dict()}
+            if self.overall_series_weighted else None,
             "by_kind": {k: v.to_dict() for k, v in self.by_kind.items()},
             "essay": {k: v.to_dict() for k, v in self.essay.items()},
             "model_only": self.model_only.to_dict() if self.model_only else None,
@@ -441,22 +485,27 @@ class BacktestResult:
     sampler: dict | None = None
     seed: int | None = None
     seconds: float | None = None
+    #: every cutoff's scored rows together (a rolling-origin backtest's summary)
+    pooled: Pooled | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> BacktestResult:
         """Read the JSON document (a dict)."""
         var = data.get("variants")
+        pooled = data.get("pooled")
         return cls(str(data.get("name", "")), str(data.get("config", "")),
                    str(data.get("created", "")),
                    [CutoffResult.from_dict(c) for c in data.get("cutoffs") or []],
                    VariantComparison.from_dict(var) if var else None,
-                   data.get("sampler"), data.get("seed"), data.get("seconds"))
+                   data.get("sampler"), data.get("seed"), data.get("seconds"),
+                   Pooled.from_dict(pooled) if pooled else None)
 
     def to_dict(self) -> dict[str, object]:
         """Return the JSON document, NaN-free."""
         return json_safe({"name": self.name, "config": self.config, "created": self.created,
                           "sampler": self.sampler, "seed": self.seed,
                           "cutoffs": [c.to_dict() for c in self.cutoffs],
+                          "pooled": self.pooled.to_dict() if self.pooled else None,
                           "variants": self.variants.to_dict() if self.variants else None,
                           "seconds": self.seconds})  # type: ignore[return-value]
 

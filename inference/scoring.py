@@ -172,13 +172,17 @@ def score_point(point: float, y: float) -> dict[str, float]:
             "q05": math.nan, "q95": math.nan}
 
 
-def aggregate(scores: list[dict[str, float]]) -> dict[str, float]:
+def aggregate(scores: list[dict[str, float]], weights: list[float] | None = None
+              ) -> dict[str, float]:
     """Means over rows: ``coverage50``, ``coverage90``, ``crps``, ``log_score`` (NaN-aware).
 
     Parameters
     ----------
     scores : list of dict
         Scores of rows (:func:`score_samples` or :func:`score_point`).
+    weights : list of float, optional
+        One weight per row (e.g. 1 / the size of its series, so that every series counts
+        the same); equal weights when not given.
 
     Returns
     -------
@@ -186,13 +190,26 @@ def aggregate(scores: list[dict[str, float]]) -> dict[str, float]:
         ``coverage50, coverage90, crps, log_score, pit_mean``; ``None`` where no row has a
         finite value.
     """
+    w_all = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=float)
+
     def mean(key: str) -> float | None:
         vals = np.array([s[key] for s in scores], dtype=float)
-        vals = vals[np.isfinite(vals)]
-        return float(np.mean(vals)) if vals.size else None
+        ok = np.isfinite(vals)
+        return float(np.average(vals[ok], weights=w_all[ok])) if ok.any() else None
 
     return {"coverage50": mean("covered50"), "coverage90": mean("covered90"),
             "crps": mean("crps"), "log_score": mean("log_score"), "pit_mean": mean("pit")}
+
+
+def series_weights(keys: list[str]) -> list[float]:
+    """Weights that make every series count the same: 1 / the number of its rows.
+
+    A monthly tracker of one served model would otherwise outvote a dozen one-off facts.
+    """
+    counts: dict[str, int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    return [1.0 / counts[k] for k in keys]
 
 
 def paired_difference(a: list[float], b: list[float]) -> dict[str, float | None]:

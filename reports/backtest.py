@@ -18,6 +18,7 @@ from gpt2030.inference.results import (
     Comparison,
     CutoffResult,
     PairedDifference,
+    Pooled,
     Scores,
     VariantComparison,
     VariantRow,
@@ -272,6 +273,41 @@ def _variants_section(var: VariantComparison) -> Section:
     ])
 
 
+POOLED_COLS = ("rows", "weighting", "n", "50% coverage", "90% coverage", "mean PIT",
+               "CRPS gpt2030", "CRPS naive")
+
+
+def _pooled_rows(pooled: Pooled) -> list[list[str]]:
+    blocks = [("all", pooled.rows, pooled.series_weighted)]
+    blocks += [(k, r, r.series_weighted) for k, r in pooled.by_kind.items()]
+    out = []
+    for kind, rows, weighted in blocks:
+        for label, c in (("rows", rows), ("series", weighted)):
+            if c is None:
+                continue
+            g = c.gpt2030
+            out.append([kind, label, str(c.n), fixed(g.coverage50, 2), fixed(g.coverage90, 2),
+                        fixed(g.pit_mean, 2), fixed(g.crps), fixed(c.naive.crps)])
+    return out
+
+
+def _pooled_section(result: BacktestResult) -> Section:
+    pooled = result.pooled
+    assert pooled is not None
+    g, w = pooled.rows.gpt2030, pooled.series_weighted.gpt2030
+    return Section("pooled", "All cutoffs together", [
+        Paragraph(f"Over {len(result.cutoffs)} cutoff(s), {pooled.n} held-out rows scored by "
+                  f"both forecasters, from {pooled.n_series} series (a series is one subject "
+                  f"and metric). With every row counted: 50% and 90% coverage "
+                  f"{fixed(g.coverage50, 2)} and {fixed(g.coverage90, 2)}, mean PIT "
+                  f"{fixed(g.pit_mean, 2)}. With every series weighted equally (a monthly "
+                  f"tracker counts as one series): {fixed(w.coverage50, 2)}, "
+                  f"{fixed(w.coverage90, 2)}, mean PIT {fixed(w.pit_mean, 2)}. A calibrated "
+                  "forecast covers 50% and 90% with a mean PIT of 0.5."),
+        Table(list(POOLED_COLS), _pooled_rows(pooled), numeric=(2, 3, 4, 5, 6, 7)),
+    ])
+
+
 def build_document(doc: BacktestResult | dict, png: bytes) -> Document:
     """The backtest page as a :class:`~gpt2030.reports.render.Document`.
 
@@ -285,10 +321,12 @@ def build_document(doc: BacktestResult | dict, png: bytes) -> Document:
     Returns
     -------
     Document
-        A section per cutoff, the calibration figure and, when compared, the model variants.
+        All cutoffs pooled, a section per cutoff, the calibration figure and, when compared,
+        the model variants.
     """
     result = _result(doc)
-    sections = [_cutoff_section(cut) for cut in result.cutoffs]
+    sections = [_pooled_section(result)] if result.pooled else []
+    sections += [_cutoff_section(cut) for cut in result.cutoffs]
     sections.append(Section("calibration", "Calibration", [
         FigureBlock("calibration.png", png, "PIT histograms and interval coverage")]))
     if result.variants:

@@ -113,7 +113,8 @@ def test_transplant_keeps_known_levels_and_draws_new_ones(rows):
 
 
 CUTOFF_KEYS = ["cutoff", "run_id", "config", "run_reused", "verdict", "n_train",
-               "n_train_conditioning", "n_heldout", "n_scored", "overall", "by_kind", "essay",
+               "n_train_conditioning", "n_heldout", "n_scored", "overall",
+               "overall_series_weighted", "by_kind", "essay",
                "model_only", "pit_test", "pit", "pit_naive", "new_levels", "rows", "timings"]
 
 
@@ -142,10 +143,38 @@ def test_cutoff_result_keeps_the_json_contract_and_round_trips(monkeypatch, tmp_
     stored = json.loads(json.dumps(json_safe(doc)))
     assert CutoffResult.from_dict(stored).to_dict() == stored
     whole = {"name": "x", "config": "default", "created": "now", "sampler": {"draws": 1},
-             "seed": SEED, "cutoffs": [stored], "variants": None, "seconds": 1.0}
+             "seed": SEED, "cutoffs": [stored], "pooled": None, "variants": None,
+             "seconds": 1.0}
     path = BacktestResult.from_dict(whole).save(tmp_path / "x.json")
     assert json.loads(path.read_text()) == whole
     assert BacktestResult.load(path).cutoffs[0].by_kind.keys() == doc["by_kind"].keys()
+
+
+def _scored(obs_id: str, series: str, kind: str, covered: bool, pit: float) -> dict:
+    score = {"covered50": float(covered), "covered90": 1.0, "crps": 0.1, "log_score": -1.0,
+             "pit": pit}
+    return {"id": obs_id, "kind": kind, "fact_series": series, "new_level": False,
+            "gpt2030": score, "naive": {**score, "crps": 0.2}}
+
+
+def test_series_weighting_counts_every_series_once():
+    """Ten monthly readings of one alias, all outside the 50% interval, and two one-off
+    facts inside it: row-weighted 50% coverage is 2/12, series-weighted 2/3."""
+    rows = [_scored(f"m{i}", "gpt-4 | tracker", "speed", False, 0.9) for i in range(10)]
+    rows += [_scored("a", "GPT-4 | compute", "compute", True, 0.5),
+             _scored("b", "PaLM | compute", "compute", True, 0.5)]
+    cut = CutoffResult(cutoff=CUTOFF, run_id="r", rows=rows)
+    pooled = bt.pool([cut, CutoffResult(cutoff="2024-06-30", run_id="s", rows=rows[:1])])
+    assert pooled.n == 13 and pooled.n_series == 3
+    assert pooled.rows.gpt2030.coverage50 == pytest.approx(2 / 13)
+    assert pooled.series_weighted.gpt2030.coverage50 == pytest.approx(2 / 3)
+    assert pooled.series_weighted.gpt2030.pit_mean == pytest.approx((0.9 + 0.5 + 0.5) / 3)
+    assert pooled.by_kind["speed"].series_weighted.n == 11
+    assert pooled.by_kind["compute"].gpt2030.coverage50 == 1.0
+    # The JSON form round-trips.
+    doc = BacktestResult("x", "default", "now", [cut], pooled=pooled).to_dict()
+    assert BacktestResult.from_dict(doc).to_dict() == doc
+    assert set(doc["pooled"]) == {"n", "n_series", "rows", "series_weighted", "by_kind"}
 
 
 def test_an_empty_cutoff_keeps_its_shorter_key_set():
@@ -226,6 +255,8 @@ def test_backtest_end_to_end(home, capsys):
             for c in ("coverage50", "coverage90"):
                 assert 0.0 <= kind[m][c] <= 1.0
     assert sum(k["n"] for k in cut["by_kind"].values()) == cut["n_scored"]
+    assert out["pooled"]["n"] == cut["n_scored"]
+    assert 0.0 <= out["pooled"]["series_weighted"]["gpt2030"]["coverage90"] <= 1.0
     # The stored result: the naive baseline is scored on exactly the model's rows.
     stored = json.loads((home / "runs" / "backtests" / f"default-{CUTOFF}.json").read_text())
     rows = stored["cutoffs"][0]["rows"]

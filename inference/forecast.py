@@ -24,7 +24,8 @@ class Quantity:
 #: Headline quantities, in the order reports show them.
 HEADLINES: dict[str, Quantity] = {
     "training_compute_flop": Quantity("training_compute", "FLOP", "Frontier training compute"),
-    "parameters": Quantity("parameters", "parameters", "Parameters of the frontier model"),
+    "parameters": Quantity("parameters", "parameters",
+                           "Active parameters of the frontier model (used per token)"),
     "training_tokens": Quantity("training_tokens", "tokens", "Training tokens"),
     "forward_passes": Quantity("forward_passes", "tokens",
                                "Forward passes the training compute buys"),

@@ -1,20 +1,23 @@
 """Small shared pieces of the results inference hands on: JSON-safe values, atomic files.
 
 Light on purpose (NumPy only): the report layer imports it without pulling in PyMC.
+:func:`atomic_path` and :func:`atomic_write` are re-exported from
+:mod:`gpt2030.observations.files`, their one implementation, so that reports/ (which may
+not import observations/) writes through the same helper.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+
+# Re-exported (``x as x``) for reports/, which may not import observations/.
+from gpt2030.observations.files import atomic_path as atomic_path
+from gpt2030.observations.files import atomic_write as atomic_write
 
 
 def json_safe(obj: object) -> object:
@@ -44,64 +47,6 @@ def json_safe(obj: object) -> object:
     if isinstance(obj, list | tuple):
         return [json_safe(v) for v in obj]
     return obj
-
-
-@contextmanager
-def atomic_path(path: Path, mode: int = 0o644) -> Iterator[Path]:
-    """A temporary path beside ``path`` that replaces ``path`` when the block succeeds.
-
-    Readers see the old file or the new one, never half of one; on an error the temporary
-    file is removed and ``path`` is untouched. Missing parent folders are created.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The file to write.
-    mode : int
-        Permissions of the new file.
-
-    Yields
-    ------
-    pathlib.Path
-        Where to write (for libraries that write by path: ``to_csv``, ``to_netcdf``,
-        ``savefig``).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write ``data`` (text is UTF-8) to ``path`` atomically; return ``path``.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The file to write.
-    data : bytes or str
-        The whole content.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return Path(path)
 
 
 # --- the backtest result ------------------------------------------------------------------

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +32,7 @@ import xarray as xr
 
 from gpt2030.models import MODEL_VERSION
 from gpt2030.observations import default_home
+from gpt2030.observations.files import atomic_path, atomic_write
 from gpt2030.observations.schema import FIELDS
 
 RUN_FILE = "run.nc"
@@ -259,17 +258,12 @@ def observations_from_datatree(dt: xr.DataTree) -> pd.DataFrame:
 
 def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path) -> Run:
     """Write a run atomically: everything into a temporary folder, then one rename."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".tmp-{manifest['run_id']}-"))
-    try:
-        dt.attrs.update(model_version=manifest["model_version"], run_id=manifest["run_id"])
+    dt.attrs.update(model_version=manifest["model_version"], run_id=manifest["run_id"])
+    final = runs_dir / manifest["run_id"]
+    # A run folder appears complete, or not at all (a killed save leaves a ``.tmp-*``).
+    with atomic_path(final, directory=True, prefix=f".tmp-{manifest['run_id']}-") as tmp:
         dt.to_netcdf(tmp / RUN_FILE, encoding=_compressed(dt))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        final = runs_dir / manifest["run_id"]
-        os.replace(tmp, final)  # a run folder appears complete, or not at all
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Run(final, manifest)
 
 
@@ -285,10 +279,7 @@ def _compressed(dt: xr.DataTree) -> dict[str, dict[str, dict[str, object]]]:
 def update_manifest(run: Run, **fields: object) -> Run:
     """Replace fields of a stored manifest atomically."""
     manifest = {**run.manifest, **fields}
-    fd, tmp = tempfile.mkstemp(dir=run.path, prefix=".manifest-", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, run.path / MANIFEST)
+    atomic_write(run.path / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return Run(run.path, manifest)
 
 
@@ -484,8 +475,9 @@ def remove_run(runs_dir: Path, run_id: str) -> Path:
                        "see `gpt2030 runs list`)")
 
     def ours(p: Path) -> bool:
-        if p.is_file() and (p.name in _RUN_FILES or (p.name.startswith(".manifest-")
-                                                     and p.name.endswith(".tmp"))):
+        if p.is_file() and (p.name in _RUN_FILES or (
+                p.name.startswith((".manifest-", *(f".{f}-" for f in _RUN_FILES)))
+                and p.name.endswith(".tmp"))):  # a temporary of an interrupted write
             return True
         return p.is_dir() and p.name in _RUN_FOLDERS and all(
             q.is_file() and q.suffix in (".png", ".tmp", ".json") for q in p.iterdir())

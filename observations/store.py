@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
+from gpt2030.observations.files import atomic_write
 from gpt2030.observations.schema import (
     FIELDS,
     FORCED_MARK,
@@ -162,20 +163,12 @@ def _serialize(rows: Iterable[dict[str, str]]) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new, never a half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` so that readers see the old file or the new, never a half.
+
+    The ledger's name for :func:`gpt2030.observations.files.atomic_write`, the one atomic
+    write (an existing file keeps its permissions).
+    """
+    atomic_write(path, text)
 
 
 def ensure_writable(folder: Path) -> None:

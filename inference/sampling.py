@@ -29,8 +29,9 @@ class SamplerConfig:
     chains: int = 4
     sampler: str = "nutpie"
     # Above the usual 0.8: the frontier likelihoods (a system is at or below the frontier)
-    # have regions of high curvature where a smaller step avoids divergences.
-    target_accept: float = 0.95
+    # and the random walks' heavy-tailed (Student-t) steps have regions of high curvature
+    # where a smaller step avoids divergences (0.95 left 4-7 in 10,000 draws).
+    target_accept: float = 0.99
 
     def describe(self) -> dict[str, object]:
         """JSON-serialisable settings."""

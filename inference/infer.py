@@ -12,7 +12,9 @@ import pandas as pd
 from gpt2030.inference.runs import (
     Run,
     clean_stale_tmp,
+    describe_config,
     find_run,
+    model_constants,
     new_run_id,
     observations_to_dataset,
     package_versions,
@@ -100,7 +102,8 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
         "n_conditioning": int((~roles.str.startswith("context")).sum()),
         "latest_observation": max((r["date"] for r in rows), default=None,
                                   key=lambda d: decimal_year(d)),
-        "config": config.describe(),
+        "config": describe_config(config),  # each prior with its source
+        "constants": model_constants(),  # the chain's fixed constants, with their sources
         "sampler": request.sampler.describe(),
         "seed": request.seed,
         "cutoff": request.cutoff,

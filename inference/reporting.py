@@ -3,97 +3,32 @@
 The report of a run must describe *that* run: its configuration, its priors with their
 sources, the fixed conversions of the chain, the units of its evidence. :func:`report_context`
 gathers them into typed values, reading each from the stored run where the run holds it and,
-for what runs do not store yet (prior sources, the constants and their comments), from this
-installation's model, saying so (``ReportContext.from_today``). ``reports/`` imports this module
+for what runs made before 2026-11-28 did not store (prior sources, the constants and their
+comments), from this installation's model, saying so (``ReportContext.from_today``).
+``reports/`` imports this module
 and :mod:`gpt2030.inference.forecast`, never ``gpt2030.models`` or ``gpt2030.observations``.
 """
 
 from __future__ import annotations
 
-import ast
-import inspect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from gpt2030.inference.diagnostics import Diagnostics, free_parameters, quiet_arviz
+from gpt2030.inference.diagnostics import free_parameters, quiet_arviz
 from gpt2030.inference.forecast import HEADLINES, draws_group
-from gpt2030.inference.runs import Run
+from gpt2030.inference.runs import Manifest as Manifest  # re-exported for reports/
+from gpt2030.inference.runs import Run, model_constants
 from gpt2030.models import priors as priors_module
 from gpt2030.models.essay import ESSAY_2030, THRESHOLDS, EssayFigure, Threshold
 from gpt2030.models.evidence import speed_setting
 from gpt2030.observations import decimal_year, to_base
 
-#: The fixed conversions of the essay's chain a report lists, with their cited comments.
-CONSTANTS = ("MINUTES_PER_YEAR", "FLOP_PER_PARAM_TOKEN", "FORWARD_FLOP_PER_PARAM",
-             "GPT3_COMPUTE", "CHINCHILLA_COMPUTE")
 #: A parameter whose posterior sd is at least this share of its prior sd learned little.
 PRIOR_DOMINATED_SD_RATIO = 0.7
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A run's ``manifest.json`` as typed fields (what reports read of it).
-
-    ``config`` holds the configuration's switches (``name`` and the booleans), ``priors``
-    the stored prior specifications ``{name: {dist, params[, source]}}``.
-    """
-
-    run_id: str
-    created: str = ""
-    model_version: str = ""
-    config: dict = field(default_factory=dict)
-    priors: dict[str, dict] = field(default_factory=dict)
-    sampler: dict = field(default_factory=dict)
-    seed: int | None = None
-    cutoff: str | None = None
-    prior_only: bool = False
-    verdict: str = "unknown"
-    diagnostics: Diagnostics = field(default_factory=Diagnostics)
-    observation_hash: str = ""
-    n_observations: int | None = None
-    n_conditioning: int | None = None
-    latest_observation: str | None = None
-    packages: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Manifest:
-        """Read a manifest dict (missing optional fields take their defaults).
-
-        Parameters
-        ----------
-        data : dict
-            The parsed ``manifest.json``.
-
-        Returns
-        -------
-        Manifest
-        """
-        config = dict(data.get("config") or {})
-        priors = config.pop("priors", None) or {}
-        known = {f for f in cls.__dataclass_fields__ if f not in ("config", "priors",
-                                                                  "diagnostics")}
-        values = {k: data[k] for k in known if data.get(k) is not None}
-        return cls(**values, config=config, priors=dict(priors),
-                   diagnostics=Diagnostics.from_dict(data.get("diagnostics")))
-
-    @property
-    def config_name(self) -> str:
-        """The configuration's name (``?`` if the manifest lacks it)."""
-        return str(self.config.get("name", "?"))
-
-    @property
-    def lineage(self) -> tuple:
-        """What makes two runs successive forecasts of the same kind.
-
-        Config name, model version (another version's variables may mean something else),
-        cutoff (a backtest fit is not an earlier forecast) and whether it is prior-only.
-        """
-        return (self.config_name, self.model_version, self.cutoff, self.prior_only)
 
 
 @dataclass(frozen=True)
@@ -145,23 +80,6 @@ def describe_prior(dist: str, params: dict[str, float]) -> str:
     return f"{dist}({args})"
 
 
-def constant_comments() -> dict[str, str]:
-    """The ``#:`` comments above each constant in models/priors.py, keyed by name."""
-    source = inspect.getsource(priors_module)
-    lines = source.splitlines()
-    comments: dict[str, str] = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            text: list[str] = []
-            i = node.lineno - 2
-            while i >= 0 and lines[i].lstrip().startswith("#:"):
-                text.insert(0, lines[i].lstrip()[2:].strip())
-                i -= 1
-            if text:
-                comments[node.targets[0].id] = " ".join(text)
-    return comments
-
-
 def _today_source(config_name: str, name: str) -> str:
     config = priors_module.CONFIGS.get(config_name)
     prior = (config.priors.get(name) if config else None) or \
@@ -192,15 +110,12 @@ def report_context(run: Run) -> ReportContext:
                 from_today.append("prior sources")
         priors.append(PriorRow(name, describe_prior(str(spec.get("dist", "?")),
                                                     spec.get("params") or {}), source))
-    stored = run.manifest.get("constants")
-    if stored is not None:
-        constants = [Constant(str(c["name"]), c.get("value"), str(c.get("note", "")))
-                     for c in stored]
-    else:
+    stored = manifest.constants
+    if stored is None:
         from_today.append("constants")
-        comments = constant_comments()
-        constants = [Constant(name, getattr(priors_module, name, None), comments.get(name, ""))
-                     for name in CONSTANTS]
+        stored = model_constants()
+    constants = [Constant(str(c["name"]), c.get("value"), str(c.get("note", "")))
+                 for c in stored]
     return ReportContext(manifest, priors, constants, dict(ESSAY_2030), tuple(THRESHOLDS),
                          tuple(from_today))
 

@@ -17,23 +17,30 @@ this model version (:func:`latest_run`): backtest and variant fits never become 
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import inspect
 import json
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import xarray as xr
 
-from gpt2030.models import MODEL_VERSION
+from gpt2030.models import MODEL_VERSION, ModelConfig
+from gpt2030.models import priors as priors_module
 from gpt2030.observations import default_home
-from gpt2030.observations.files import atomic_path, atomic_write
+from gpt2030.observations.files import atomic_path
 from gpt2030.observations.schema import FIELDS
+
+if TYPE_CHECKING:
+    from gpt2030.inference.diagnostics import Diagnostics
 
 RUN_FILE = "run.nc"
 MANIFEST = "manifest.json"
@@ -56,6 +63,141 @@ MANIFEST_FIELDS: dict[str, tuple[type, ...]] = {
 #: Groups ``run.nc`` holds: always, and unless the run is prior-only.
 GROUPS_ALWAYS = ("prior", "prior_predictive", "observations")
 GROUPS_POSTERIOR = ("posterior", "posterior_predictive", "log_likelihood", "sample_stats")
+
+#: The fixed conversions of the essay's chain (models/priors.py) that each run stores, with
+#: the comment that cites each, so that the report of an old run shows the run's own.
+CONSTANTS = ("MINUTES_PER_YEAR", "FLOP_PER_PARAM_TOKEN", "FORWARD_FLOP_PER_PARAM",
+             "GPT3_COMPUTE", "CHINCHILLA_COMPUTE")
+
+
+def constant_comments() -> dict[str, str]:
+    """The ``#:`` comments above each constant in models/priors.py, keyed by name.
+
+    Returns
+    -------
+    dict of str to str
+        The comment lines of each commented module-level assignment, joined by spaces.
+    """
+    source = inspect.getsource(priors_module)
+    lines = source.splitlines()
+    comments: dict[str, str] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            text: list[str] = []
+            i = node.lineno - 2
+            while i >= 0 and lines[i].lstrip().startswith("#:"):
+                text.insert(0, lines[i].lstrip()[2:].strip())
+                i -= 1
+            if text:
+                comments[node.targets[0].id] = " ".join(text)
+    return comments
+
+
+def model_constants() -> list[dict[str, object]]:
+    """This installation's fixed constants of the chain, as a run stores them.
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "value", "note"}`` for each of :data:`CONSTANTS`, in that order; ``note``
+        is the comment that cites the value.
+    """
+    comments = constant_comments()
+    return [{"name": name, "value": getattr(priors_module, name, None),
+             "note": comments.get(name, "")} for name in CONSTANTS]
+
+
+def describe_config(config: ModelConfig) -> dict[str, object]:
+    """A configuration as its runs store it: its switches, and each prior with its source.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        The configuration fitted.
+
+    Returns
+    -------
+    dict
+        ``config.describe()`` with ``source`` added to every prior. (The run key is made from
+        ``config.describe()`` alone, so a reworded source never makes a new computation.)
+    """
+    described = config.describe()
+    described["priors"] = {name: {**spec, "source": config.priors[name].source}
+                           for name, spec in described["priors"].items()}
+    return described
+
+
+def _no_diagnostics() -> Diagnostics:
+    from gpt2030.inference.diagnostics import Diagnostics
+
+    return Diagnostics()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A run's ``manifest.json`` as typed fields (the run store's schema, as read back).
+
+    ``config`` holds the configuration's switches (``name`` and the booleans), ``priors``
+    the stored prior specifications ``{name: {dist, params[, source]}}`` and ``constants``
+    the stored fixed constants (:func:`model_constants`). Runs saved before priors carried
+    their ``source`` and before ``constants`` was stored still load: those read ``None``.
+    """
+
+    run_id: str
+    created: str = ""
+    model_version: str = ""
+    config: dict = field(default_factory=dict)
+    priors: dict[str, dict] = field(default_factory=dict)
+    constants: list[dict] | None = None
+    sampler: dict = field(default_factory=dict)
+    seed: int | None = None
+    cutoff: str | None = None
+    prior_only: bool = False
+    verdict: str = "unknown"
+    diagnostics: Diagnostics = field(default_factory=_no_diagnostics)
+    observation_hash: str = ""
+    n_observations: int | None = None
+    n_conditioning: int | None = None
+    latest_observation: str | None = None
+    packages: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Manifest:
+        """Read a manifest dict (missing optional fields take their defaults).
+
+        Parameters
+        ----------
+        data : dict
+            The parsed ``manifest.json``.
+
+        Returns
+        -------
+        Manifest
+        """
+        from gpt2030.inference.diagnostics import Diagnostics
+
+        config = dict(data.get("config") or {})
+        priors = config.pop("priors", None) or {}
+        known = {f for f in cls.__dataclass_fields__ if f not in ("config", "priors",
+                                                                  "diagnostics")}
+        values = {k: data[k] for k in known if data.get(k) is not None}
+        return cls(**values, config=config, priors=dict(priors),
+                   diagnostics=Diagnostics.from_dict(data.get("diagnostics")))
+
+    @property
+    def config_name(self) -> str:
+        """The configuration's name (``?`` if the manifest lacks it)."""
+        return str(self.config.get("name", "?"))
+
+    @property
+    def lineage(self) -> tuple:
+        """What makes two runs successive forecasts of the same kind.
+
+        Config name, model version (another version's variables may mean something else),
+        cutoff (a backtest fit is not an earlier forecast) and whether it is prior-only.
+        """
+        return (self.config_name, self.model_version, self.cutoff, self.prior_only)
 
 
 def refit_command(manifest: dict | None) -> str:
@@ -274,13 +416,6 @@ def _compressed(dt: xr.DataTree) -> dict[str, dict[str, dict[str, object]]]:
                     for name, var in node.dataset.data_vars.items() if var.dtype.kind in "fiub"}
         for node in dt.subtree if node.has_data
     }
-
-
-def update_manifest(run: Run, **fields: object) -> Run:
-    """Replace fields of a stored manifest atomically."""
-    manifest = {**run.manifest, **fields}
-    atomic_write(run.path / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return Run(run.path, manifest)
 
 
 def _read_manifest(path: Path) -> dict | None:

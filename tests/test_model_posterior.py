@@ -193,7 +193,7 @@ def recovery(base: tuple[pm.Model, xr.DataTree], shipped_frame: pd.DataFrame) ->
         assert not np.allclose(values, old)
         new_data[f"{name.removesuffix('_obs')}_y"] = values
     pm.set_data(new_data, model=refit_model)
-    refit, _ = fit(refit_model, QUICK, SEED)
+    refit, _ = fit(refit_model, SAMPLER, SEED)
     return {"truth": truth, "posterior": refit.posterior, "sample_stats": refit.sample_stats,
             "names": names}
 

@@ -29,8 +29,11 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12 or 3.13 not found (PyMC 6 needs >= 3.12); set PYTHON=/path/to/python3.12" >&2; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e ".[test,lint]"
-	rm -f $(VENV)/.installed-*
-	touch $@
+	@echo "setting up $(VENV) (Python: $(PYTHON)); pip's output goes to $(VENV)/install.log"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(VENV)/bin/python -m pip install --upgrade pip && \
+	   $(VENV)/bin/python -m pip install -e ".[test,lint]"; } > $(VENV)/install.log 2>&1 || \
+	 { tail -n 20 $(VENV)/install.log >&2; echo "error: installing failed; the whole log: $(VENV)/install.log" >&2; exit 1; }
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+	@echo "installed gpt2030 into $(VENV)"

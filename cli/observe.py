@@ -81,7 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "(observations/schema.py PLAUSIBLE); the note is kept, marked")
     add.add_argument("--id", help="a stable id (default: made from kind, subject, metric, date)")
     add.add_argument("--update", action="store_true",
-                     help="then run `gpt2030 update` (infer, diagnose, report)")
+                     help="then run `gpt2030 update`: the latest run's posterior reweighted "
+                     "by the added rows when that is reliable (seconds), else a full refit")
+    add.add_argument("--refit", action="store_true",
+                     help="with --update: always fit the model again (no reweighting)")
     add.set_defaults(func=cmd_add)
 
     lst = osub.add_parser("list", help="list observations, filtered")
@@ -120,6 +123,8 @@ def _ledger() -> Ledger:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    if args.refit and not args.update:
+        raise CommandError("--refit goes with --update")
     ledger = _ledger()
     if args.file is not None:
         given = [f for f in _ADD_FLAGS if getattr(args, f) is not None]

@@ -37,7 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="priors and model variant (default: %(default)s)")
     add_sampler_args(u)
     u.add_argument("--force", action="store_true", help="sample again even if a run exists")
+    add_refit_arg(u)
     u.set_defaults(func=cmd_update)
+
+
+def add_refit_arg(p: argparse.ArgumentParser) -> None:
+    """``--refit``: never reweight the stored posterior, always sample again."""
+    p.add_argument("--refit", action="store_true",
+                   help="fit the model again instead of reweighting the latest run's "
+                   "posterior by the added observations (the fast path, taken when the "
+                   "ledger only gained rows and the reweighting is reliable)")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -61,18 +70,71 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def advice(checks: list[dict], sampler: dict | None) -> list[str]:
+    """What to do about each failing diagnostic check of a run, one line each.
+
+    Parameters
+    ----------
+    checks : list of dict
+        The manifest's ``diagnostics["checks"]`` (``name``, ``value``, ``threshold``,
+        ``passed``, ``detail``).
+    sampler : dict, optional
+        The run's sampler settings (``draws``, ``tune``), to name the next setting to try.
+
+    Returns
+    -------
+    list of str
+        One line per failing check: what failed, by how much, and the command to try.
+    """
+    sampler = sampler or {}
+    draws = int(sampler.get("draws") or 2500)
+    tune = int(sampler.get("tune") or 1000)
+    lines = []
+    for c in checks:
+        if c.get("passed"):
+            continue
+        name, value = str(c.get("name", "?")), c.get("value")
+        shown = f"{value:.4g}" if isinstance(value, int | float) else str(value)
+        what = f"{name} {shown} (needs {c.get('threshold', '?')}; {c.get('detail', '')})"
+        if name in ("r_hat", "ess_bulk", "ess_tail"):
+            todo = (f"the chains have not mixed enough: re-run with more draws, `gpt2030 "
+                    f"update --force --draws {2 * draws}`")
+        elif name in ("divergences", "treedepth", "e_bfmi"):
+            todo = (f"the sampler struggled with the posterior's geometry: re-run with more "
+                    f"tuning, `gpt2030 update --force --tune {2 * tune}`; if it persists, "
+                    "`gpt2030 diagnose` shows the parameters involved")
+        elif name.startswith("ppc_coverage90:"):
+            term = name.split(":", 1)[1]
+            todo = (f"the model misfits the {term} observations (more draws will not help): "
+                    "`gpt2030 diagnose` lists the worst-fitting ones; check their values and "
+                    "errors in the ledger")
+        elif name == "pareto_k":
+            todo = "the reweighted posterior is unreliable: `gpt2030 update --refit`"
+        else:
+            todo = "`gpt2030 diagnose` explains it"
+        lines.append(f"{what}: {todo}")
+    return lines
+
+
 def run_update(args: argparse.Namespace) -> int:
     """Validate, infer or reuse, diagnose and report; 1 if diagnostics fail, else 0.
 
     Also what ``observe add --update`` calls: its arguments carry no sampler flags, so
-    every setting missing from ``args`` takes its default.
+    every setting missing from ``args`` takes its default. When the ledger differs from
+    the latest default run only by added rows (and no ``--refit``, ``--force`` or other
+    settings are given), the stored posterior is reweighted by the new rows'
+    likelihood instead of refitted (:mod:`gpt2030.inference.reweight`), unless that is
+    unreliable or impossible, and then it refits.
     """
     from gpt2030.inference.infer import InferRequest, infer
+    from gpt2030.inference.progress import Progress
     from gpt2030.inference.runs import default_runs_dir
     from gpt2030.inference.sampling import SamplerConfig
-    from gpt2030.reports.report import write_report
+    from gpt2030.observations.store import ensure_writable
 
-    ledger = open_ledger()
+    progress = Progress()
+    with progress.stage("validate"):
+        ledger = open_ledger()
     config = getattr(args, "config", None) or "default"
     if config not in CONFIGS:
         raise CommandError(f"unknown config {config!r}; one of {', '.join(CONFIGS)}")
@@ -80,28 +142,48 @@ def run_update(args: argparse.Namespace) -> int:
     seed = getattr(args, "seed", None)
     request = InferRequest(config=config, sampler=sampler,
                            seed=2030 if seed is None else seed)
-    from gpt2030.observations.store import ensure_writable
-
-    for folder in (default_runs_dir(), default_home() / "reports"):
+    runs_dir = default_runs_dir()
+    for folder in (runs_dir, default_home() / "reports"):
         ensure_writable(folder)  # before minutes of sampling, not after
-    run, reused = infer(ledger, default_runs_dir(), request,
-                        force=bool(getattr(args, "force", False)), progressbar=sys.stderr.isatty())
+    force = bool(getattr(args, "force", False))
+    run, reused = None, False
+    if not force:
+        run = _try_reweight(ledger, runs_dir, request, bool(getattr(args, "refit", False)),
+                            progress)
+    if run is None:
+        run, reused = infer(ledger, runs_dir, request, force=force,
+                            progressbar=sys.stderr.isatty(), progress=progress)
     from gpt2030.cli.runs import header, note_refitted
 
     verdict = run.info.verdict
     print(f"{'reusing' if reused else 'stored'} run {run.id} (diagnostics: {verdict})")
     if not reused:
-        note_refitted(default_runs_dir(), run)
+        note_refitted(runs_dir, run)
     print(header(run, default=False))
-    path = write_report(run, default_home() / "reports" / run.id)
+    from gpt2030.reports.report import write_report
+
+    with progress.stage("report"):
+        path = write_report(run, default_home() / "reports" / run.id)
     print(path)
     if verdict != "pass":
-        failing = [c["name"] for c in (run.manifest.get("diagnostics") or {}).get("checks", [])
-                   if not c.get("passed")]
+        checks = (run.manifest.get("diagnostics") or {}).get("checks", [])
+        failing = [c["name"] for c in checks if not c.get("passed")]
         print(f"gpt2030: diagnostics fail ({', '.join(failing) or verdict}): the report is "
               "marked failing", file=sys.stderr)
+        for line in advice(checks, run.manifest.get("sampler")):
+            print(f"gpt2030:   {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def _try_reweight(ledger, runs_dir: Path, request, refit: bool, progress):
+    """The reweighted run when the ledger only added rows to the latest default run, else
+    None (and the reason on stderr when a reweight was possible in principle)."""
+    try:
+        from gpt2030.inference.reweight import try_reweight
+    except ImportError:  # pragma: no cover - the module ships with the package
+        return None
+    return try_reweight(ledger, runs_dir, request, refit=refit, progress=progress)
 
 
 def cmd_update(args: argparse.Namespace) -> int:

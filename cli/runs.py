@@ -131,12 +131,17 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
         if importlib.util.find_spec("numpyro") is None:
             raise CommandError("--sampler numpyro needs numpyro: pip install numpyro")
+    from gpt2030.inference.progress import Progress
+
     runs_dir = default_runs_dir()
-    ledger = open_ledger()
+    progress = Progress()
+    with progress.stage("validate"):
+        ledger = open_ledger()
     if args.cutoff and not select_rows(ledger.rows(), args.cutoff):
         raise CommandError(f"--cutoff {args.cutoff}: no observation is dated on or before it")
     ensure_writable(runs_dir)  # before minutes of sampling, not after
-    run, reused = infer(ledger, runs_dir, request, force=args.force, progressbar=True)
+    run, reused = infer(ledger, runs_dir, request, force=args.force,
+                        progressbar=sys.stderr.isatty(), progress=progress)
     if reused:
         print(f"reusing {run.id} (same observations, config and seed; --force to resample)")
     else:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gpt2030.inference.progress import Progress, silent
 from gpt2030.inference.runs import (
     Run,
     clean_stale_tmp,
@@ -52,15 +53,18 @@ def select_rows(rows: list[dict[str, str]], cutoff: str | None) -> list[dict[str
 
 
 def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = False,
-          progressbar: bool = False, today: date | None = None) -> tuple[Run, bool]:
+          progressbar: bool = False, today: date | None = None,
+          progress: Progress | None = None) -> tuple[Run, bool]:
     """Fit the model to the ledger and store the run; return it and whether it was reused.
 
     A stored run with the same key is reused unless ``force``; a broken one never is (it is
     fitted again). Hidden ``.tmp-*`` folders an interrupted save left over an hour ago are
     removed first. The manifest's ``timings`` holds each stage's seconds (``compile`` and
     ``sampling`` are parts of ``posterior``) and ``total``, the measured wall clock from the
-    start of the fit to the manifest.
+    start of the fit to the manifest. ``progress`` prints one line per stage (build, prior,
+    compile, sample, trajectory, predictive, diagnostics); silent when not given.
     """
+    progress = progress or silent()
     clean_stale_tmp(runs_dir)
     config = get_config(request.config)
     rows = select_rows(ledger.rows(), request.cutoff)
@@ -72,13 +76,14 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
         if existing is not None:
             return existing, True
 
-    wall_start = start = time.perf_counter()
-    frame = observation_frame(rows)
-    evidence = prepare_evidence(frame, config.expert_forecasts)
-    model = build_model(frame, config, evidence=evidence)
-    timings = {"build": time.perf_counter() - start}
+    wall_start = time.perf_counter()
+    with progress.stage("build", detail=f"{len(rows)} observations"):
+        frame = observation_frame(rows)
+        evidence = prepare_evidence(frame, config.expert_forecasts)
+        model = build_model(frame, config, evidence=evidence)
+    timings = {"build": progress.timings["build"]}
     dt, fit_timings = fit(model, request.sampler, request.seed, progressbar=progressbar,
-                          prior_only=request.prior_only)
+                          prior_only=request.prior_only, progress=progress)
     timings.update(fit_timings)
     roles = (evidence.roles.reindex(frame.index).fillna("") if config.use_observations
              else pd.Series("context: this configuration uses no observations", frame.index))
@@ -86,9 +91,10 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
 
     from gpt2030.inference.diagnostics import check
 
-    start = time.perf_counter()
-    report = check(dt)
-    timings["diagnostics"] = time.perf_counter() - start
+    with progress.stage("diagnostics") as info:
+        report = check(dt)
+        info["detail"] = f"verdict {report.verdict}"
+    timings["diagnostics"] = progress.timings["diagnostics"]
     timings["total"] = time.perf_counter() - wall_start  # measured, not a sum of stages
     now = datetime.now(UTC)
     run_id = new_run_id(key, now)
@@ -112,5 +118,6 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "diagnostics": report.to_dict(),
         "verdict": report.verdict,
+        "path": "fitted",  # or "reweighted" (inference/reweight.py)
     }
     return save_run(dt, manifest, runs_dir), False

@@ -14,6 +14,8 @@ import pymc as pm
 import pymc.stats
 import xarray as xr
 
+from gpt2030.inference.progress import Progress, quiet_pymc, silent
+
 #: Draws of the prior predictive kept with every run (for prior-data conflict checks and
 #: prior-only forecasts).
 PRIOR_DRAWS = 500
@@ -44,7 +46,8 @@ def has_observations(model: pm.Model) -> bool:
 
 
 def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = False,
-        prior_only: bool = False) -> tuple[xr.DataTree, dict[str, float]]:
+        prior_only: bool = False, progress: Progress | None = None,
+        ) -> tuple[xr.DataTree, dict[str, float]]:
     """Sample a model; return the DataTree and the seconds each stage took.
 
     Parameters
@@ -56,6 +59,9 @@ def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = F
     progressbar : bool
     prior_only : bool
         Sample the prior predictive only (also the case for a model with no observations).
+    progress : Progress, optional
+        Prints one line per stage (``prior``, ``compile``, ``sample``, ``predictive``);
+        silent when not given.
 
     Returns
     -------
@@ -64,32 +70,34 @@ def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = F
         ``sample_stats``, ``posterior_predictive``, ``log_likelihood``, ``log_prior``,
         ``observed_data``.
     """
+    progress = progress or silent()
     timings: dict[str, float] = {}
-    start = time.perf_counter()
-    with model:
+    with progress.stage("prior", key="prior_predictive"), quiet_pymc(), model:
         dt = pm.sample_prior_predictive(draws=PRIOR_DRAWS, random_seed=seed)
-    timings["prior_predictive"] = time.perf_counter() - start
+    timings["prior_predictive"] = progress.timings["prior_predictive"]
     if prior_only or not has_observations(model):
         return dt, timings
 
     start = time.perf_counter()
-    post = _sample_posterior(model, config, seed, progressbar, timings)
+    post = _sample_posterior(model, config, seed, progressbar, timings, progress)
     timings["posterior"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    with model:
+    with progress.stage("predictive", key="predictive_and_log_densities"), quiet_pymc(), \
+            model:
         pm.sample_posterior_predictive(post, random_seed=seed, extend_inferencedata=True,
                                        progressbar=False)
         pm.compute_log_likelihood(post, progressbar=False)
         pymc.stats.compute_log_prior(post)
-    timings["predictive_and_log_densities"] = time.perf_counter() - start
+    timings["predictive_and_log_densities"] = progress.timings["predictive_and_log_densities"]
     for name in ("prior", "prior_predictive"):
         post[name] = dt[name].to_dataset()
     return post, timings
 
 
 def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool,
-                      timings: dict[str, float]) -> xr.DataTree:
+                      timings: dict[str, float], progress: Progress | None = None,
+                      ) -> xr.DataTree:
+    progress = progress or silent()
     if config.sampler == "nutpie":
         import nutpie
 
@@ -98,19 +106,22 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
             raise ValueError("nutpie needs --tune of at least 1; use --sampler pymc to sample "
                              "without tuning")
 
-        start = time.perf_counter()
         # Only the free parameters: the Deterministics (whole trajectories) are computed
         # afterwards with PyTensor, whose compiled code is cached on disk; asking numba to
         # compile them too costs ~25% more compile time on every run.
-        compiled = nutpie.compile_pymc_model(model, var_names=[rv.name for rv in model.free_RVs])
-        timings["compile"] = time.perf_counter() - start
-        start = time.perf_counter()
-        dt = nutpie.sample(compiled, draws=config.draws, tune=config.tune, chains=config.chains,
-                           cores=min(config.chains, 2), seed=seed, progress_bar=progressbar,
-                           save_warmup=False, target_accept=config.target_accept)
-        timings["sampling"] = time.perf_counter() - start
+        with progress.stage("compile"):
+            compiled = nutpie.compile_pymc_model(model,
+                                                 var_names=[rv.name for rv in model.free_RVs])
+        timings["compile"] = progress.timings["compile"]
+        with progress.stage("sample", key="sampling",
+                            detail=f"{config.chains} chains x {config.draws} draws"):
+            dt = nutpie.sample(compiled, draws=config.draws, tune=config.tune,
+                               chains=config.chains, cores=min(config.chains, 2), seed=seed,
+                               progress_bar=progressbar, save_warmup=False,
+                               target_accept=config.target_accept)
+        timings["sampling"] = progress.timings["sampling"]
         # nutpie stores the free parameters; add every Deterministic of the model.
-        with model:
+        with progress.stage("trajectory", key="deterministics"), quiet_pymc(), model:
             dt["posterior"] = pm.compute_deterministics(dt["posterior"].to_dataset(),
                                                         extend_dataset=True, progressbar=False)
         observed = {rv.name: model.rvs_to_values[rv].eval() for rv in model.observed_RVs}
@@ -122,12 +133,13 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
         )
         return dt
     if config.sampler in ("pymc", "numpyro"):
-        start = time.perf_counter()
-        with model:
+        with progress.stage("sample", key="sampling",
+                            detail=f"{config.chains} chains x {config.draws} draws, "
+                            "compilation included"), quiet_pymc(), model:
             dt = pm.sample(draws=config.draws, tune=config.tune, chains=config.chains, cores=1,
                            random_seed=seed, nuts_sampler=config.sampler,
                            target_accept=config.target_accept,
                            progressbar=progressbar, compute_convergence_checks=False)
-        timings["sampling"] = time.perf_counter() - start
+        timings["sampling"] = progress.timings["sampling"]
         return dt
     raise ValueError(f"unknown sampler {config.sampler!r}; one of {', '.join(SAMPLERS)}")

@@ -251,7 +251,7 @@ def test_runs_remove_deletes_only_its_own_files(home: Path,
     assert tree(home) == before
 
 
-def fake_fit(model, sampler, seed, progressbar=False, prior_only=False):
+def fake_fit(model, sampler, seed, progressbar=False, prior_only=False, progress=None):
     """Sampling replaced by the SMALL fixture's draws; stage timings that overlap."""
     time.sleep(0.05)
     dt = xr.load_datatree(FIXTURES / SMALL / RUN_FILE)

@@ -12,19 +12,21 @@ and :mod:`gpt2030.inference.forecast`, never ``gpt2030.models`` or ``gpt2030.obs
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from gpt2030.inference.diagnostics import free_parameters, quiet_arviz
-from gpt2030.inference.forecast import HEADLINES, draws_group
+from gpt2030.inference.forecast import ESSAY_YEAR, HEADLINES, draws_group, forecast_table
+from gpt2030.inference.results import BacktestResult
 from gpt2030.inference.runs import Manifest as Manifest  # re-exported for reports/
 from gpt2030.inference.runs import Run, model_constants
 from gpt2030.models import priors as priors_module
 from gpt2030.models.essay import ESSAY_2030, THRESHOLDS, EssayFigure, Threshold
-from gpt2030.models.evidence import speed_setting
+from gpt2030.models.evidence import benchmark_task, speed_setting
 from gpt2030.observations import decimal_year, to_base
 
 #: A parameter whose posterior sd is at least this share of its prior sd learned little.
@@ -306,3 +308,534 @@ def prior_dominance(dt: xr.DataTree, year: int, parameters: list[str],
     frame["prior_dominated"] = (ratio >= PRIOR_DOMINATED_SD_RATIO).fillna(False) | \
         frame["diagnosis"].fillna("").astype(str).str.contains("strong prior")
     return frame
+
+
+# -- how and why the forecast differs from the essay -----------------------------------------
+
+#: The headlines whose difference from the essay the report explains (the others follow
+#: from them: learning-years per day are copies / 365, months for a year of work 12 / speed).
+EXPLAINED = ("training_compute_flop", "work_years", "speed_vs_human", "overhang_growth_vs_gpt3",
+             "parallel_copies")
+#: The essay's trade of throughput for speed: k = 5 gives k^2 = 25 times its 5x (section 2).
+ESSAY_TRADE_K = 5
+#: The backtest kinds (likelihood terms) that inform each explained headline's links.
+HEADLINE_KINDS: dict[str, tuple[str, ...]] = {
+    "training_compute_flop": ("compute",),
+    "work_years": ("compute", "tokens_per_param"),
+    "speed_vs_human": ("speed",),
+    "overhang_growth_vs_gpt3": ("compute", "tokens_per_param"),
+    "parallel_copies": ("compute", "tokens_per_param"),
+}
+#: A backtest kind needs this many scored rows to be named as where the model misses.
+MIN_KIND_ROWS = 5
+
+
+def _essay_prior_median(name: str) -> float:
+    """The median of the ``essay`` configuration's prior (the essay's own assumption)."""
+    p = priors_module.CONFIGS["essay"].priors[name]
+    if p.dist == "LogNormal":
+        return float(math.exp(p.params["mu"]))
+    return float(p.params["mu"])
+
+
+@dataclass(frozen=True)
+class EssayLinks:
+    """The essay's value of each link of the chain in 2030, cited or implied by its figures.
+
+    ``human_tokens_per_minute`` is 380 words/min x 4/3 tokens per word (Appendix A);
+    ``parameters`` is what 1e28 FLOP and 1.8M work-years at that speed imply (C / 2 passes);
+    ``serial_speed`` what 5x human implies; ``training_duration_years`` what 1.8M work-years
+    over 1.5M copies imply; ``gpt3_passes`` what 100x overhang growth implies; and
+    ``serial_speed_2023`` GPT-4's 12 tokens/s of June 2023.
+    """
+
+    training_compute: float
+    human_tokens_per_minute: float
+    parameters: float
+    serial_speed: float
+    serial_speed_2023: float
+    training_duration_years: float
+    gpt3_passes: float
+
+    @classmethod
+    def from_essay(cls) -> EssayLinks:
+        """The links from :data:`ESSAY_2030` and the ``essay`` configuration's medians."""
+        e = ESSAY_2030
+        human = _essay_prior_median("human_wpm") * _essay_prior_median("tokens_per_word")
+        passes = e["work_years"].median * human * priors_module.MINUTES_PER_YEAR
+        compute = e["training_compute_flop"].median
+        return cls(
+            training_compute=compute, human_tokens_per_minute=human,
+            parameters=compute / (priors_module.FORWARD_FLOP_PER_PARAM * passes),
+            serial_speed=e["speed_vs_human"].median * human / 60.0,
+            serial_speed_2023=10 ** _essay_prior_median("log_speed_2023"),
+            training_duration_years=e["work_years"].median / e["parallel_copies"].median,
+            gpt3_passes=passes / e["overhang_growth_vs_gpt3"].median)
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One link's share of a headline's difference from the essay.
+
+    ``dex`` is ``sign * log10(model / essay)``: how many powers of ten the link adds to the
+    headline's ratio of medians (``sign`` -1 where the link divides, as parameters do).
+    """
+
+    key: str
+    label: str
+    unit: str
+    model: float
+    essay: float
+    sign: int
+    how: str  # where the essay's value comes from
+
+    @property
+    def dex(self) -> float:
+        """The link's contribution, in dex (log10)."""
+        return self.sign * math.log10(self.model / self.essay)
+
+
+@dataclass(frozen=True)
+class Mover:
+    """An observation that moves a headline: its PSIS leave-one-out shift of the median."""
+
+    obs_id: str
+    subject: str
+    shift: float  # dex, leave-one-out minus full: negative means it pushes the forecast up
+    reliable: bool
+
+
+@dataclass(frozen=True)
+class EssayDifference:
+    """How a headline in the essay's year differs from the essay's figure, and why."""
+
+    key: str
+    label: str
+    unit: str
+    median: float
+    q05: float
+    q95: float
+    essay: float
+    links: list[ChainLink]
+    movers: list[Mover]
+    #: sub-links of serial speed 2023 -> year: ``{growth, trend, size, speed_2023}`` (dex and
+    #: tokens/s), present for the speed headline
+    speed_parts: dict[str, float] = field(default_factory=dict)
+    #: the overtraining of the frontier model (dex of tokens per parameter above optimal)
+    overtraining: float | None = None
+
+    @property
+    def dex(self) -> float:
+        """log10 of the model's median over the essay's."""
+        return math.log10(self.median / self.essay)
+
+    @property
+    def residual(self) -> float:
+        """What the links' medians leave unexplained (medians do not multiply exactly)."""
+        return self.dex - sum(link.dex for link in self.links)
+
+
+def _median(group: xr.DataTree, name: str, year: int | None) -> float:
+    da = group[name]
+    if year is not None and "year" in da.dims:
+        da = da.sel(year=year)
+    return float(np.nanmedian(np.asarray(da.values, float)))
+
+
+def essay_differences(dt: xr.DataTree, year: int = ESSAY_YEAR,
+                      influence: pd.DataFrame | None = None, movers: int = 3
+                      ) -> list[EssayDifference]:
+    """Each explained headline against the essay, link by link, largest difference first.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+    year : int
+        The year (the essay's figures are for :data:`ESSAY_YEAR`).
+    influence : pandas.DataFrame, optional
+        :func:`~gpt2030.inference.influence.influence_table` of the run for ``year``: the
+        observations that move each headline most.
+    movers : int
+        How many observations to name per headline.
+
+    Returns
+    -------
+    list of EssayDifference
+        Sorted by ``abs(dex)``, descending. A headline whose variables the run lacks is left
+        out.
+    """
+    group = dt[draws_group(dt)]
+    essay = EssayLinks.from_essay()
+    needed = {"training_compute", "parameters", "human_tokens_per_minute", "serial_speed",
+              "training_duration_years", "forward_passes", "overhang_growth_vs_gpt3"}
+    if not needed <= set(group.data_vars):
+        return []
+    med = {n: _median(group, n, year) for n in needed}
+    passes = np.asarray(group["forward_passes"].sel(year=year).values, float)
+    overhang = np.asarray(group["overhang_growth_vs_gpt3"].sel(year=year).values, float)
+    gpt3 = float(np.nanmedian(passes / overhang))
+    compute = ChainLink("compute", "frontier training compute", "FLOP",
+                        med["training_compute"], essay.training_compute, 1, "cited: Appendix B")
+    params = ChainLink("parameters", "active parameters of the frontier model", "parameters",
+                       med["parameters"], essay.parameters, -1,
+                       "implied: 1e28 FLOP / (2 x the forward passes of 1.8M work-years)")
+    human = ChainLink("human", "human thinking speed", "tokens/min",
+                      med["human_tokens_per_minute"], essay.human_tokens_per_minute, -1,
+                      "cited: 380 words/min x 4/3 tokens per word (Appendix A)")
+    links = {
+        "training_compute_flop": [compute],
+        "work_years": [compute, params, human],
+        "speed_vs_human": [
+            ChainLink("serial_speed", "serial speed of the frontier model", "tokens/s",
+                      med["serial_speed"], essay.serial_speed, 1,
+                      "implied: 5x the essay's human thinking speed"),
+            human],
+        "overhang_growth_vs_gpt3": [
+            compute, params,
+            ChainLink("gpt3", "forward passes of a compute-optimal GPT-3", "tokens", gpt3,
+                      essay.gpt3_passes, -1, "implied: 1.8M work-years / 100x")],
+        "parallel_copies": [
+            compute, params, human,
+            ChainLink("duration", "training-run duration", "years",
+                      med["training_duration_years"], essay.training_duration_years, -1,
+                      "implied: 1.8M work-years / 1.5M copies")],
+    }
+    table = forecast_table(dt, year, list(EXPLAINED))
+    out = []
+    for key in EXPLAINED:
+        if key not in table or key not in ESSAY_2030:
+            continue
+        r = table[key]
+        found: list[Mover] = []
+        if influence is not None and key in influence.columns:
+            shifts = pd.to_numeric(influence[key], errors="coerce")
+            size = shifts.abs().fillna(0.0)
+            # Reliable estimates first (Pareto k fine), then the rough ones, each by size.
+            rank = pd.DataFrame({"ok": influence["reliable"].astype(bool), "size": size})
+            order = rank.sort_values(["ok", "size"], ascending=False).index[:movers]
+            for i in order:
+                row = influence.loc[i]
+                if not math.isfinite(float(shifts[i])) or float(shifts[i]) == 0.0:
+                    continue
+                found.append(Mover(str(row["obs_id"]), str(row.get("subject", "")),
+                                   float(shifts[i]), bool(row["reliable"])))
+        diff = EssayDifference(key, str(r["label"]), str(r["unit"]), float(r["median"]),
+                               float(r["q05"]), float(r["q95"]), ESSAY_2030[key].median,
+                               links[key], found)
+        if key == "speed_vs_human" and "size_exponent" in group:
+            diff = _with_speed_parts(diff, group, year, essay)
+        if key in ("work_years", "overhang_growth_vs_gpt3", "parallel_copies") and \
+                "overtraining" in group:
+            diff = EssayDifference(**{**diff.__dict__,
+                                      "overtraining": _median(group, "overtraining", year)})
+        out.append(diff)
+    return sorted(out, key=lambda d: -abs(d.dex))
+
+
+def _with_speed_parts(diff: EssayDifference, group: xr.DataTree, year: int,
+                      essay: EssayLinks) -> EssayDifference:
+    """Serial speed from T0 to ``year``: the serving trend and the cost of a larger model."""
+    t0 = priors_module.T0
+    s = np.log10(np.asarray(group["serial_speed"].values, float))
+    n = np.log10(np.asarray(group["parameters"].values, float))
+    years = list(int(y) for y in group["year"].values)
+    if t0 not in years or year not in years:
+        return diff
+    i0, i1 = years.index(t0), years.index(year)
+    e = np.asarray(group["size_exponent"].values, float)
+    growth = s[..., i1] - s[..., i0]
+    size = -e * (n[..., i1] - n[..., i0])
+    parts = {"t0": float(t0), "speed_t0": float(np.nanmedian(10 ** s[..., i0])),
+             "growth": float(np.nanmedian(growth)), "size": float(np.nanmedian(size)),
+             "trend": float(np.nanmedian(growth - size)),
+             "essay_t0": essay.serial_speed_2023,
+             "essay_growth": math.log10(essay.serial_speed / essay.serial_speed_2023)}
+    return EssayDifference(**{**diff.__dict__, "speed_parts": parts})
+
+
+# -- how far to trust it: the latest backtest ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindScore:
+    """A backtest's scores of the model on one kind of held-out rows."""
+
+    kind: str
+    n: int
+    coverage50: float | None
+    coverage90: float | None
+    pit_mean: float | None
+
+
+@dataclass(frozen=True)
+class CutoffTrust:
+    """One cutoff of a backtest: all rows, and by kind."""
+
+    cutoff: str
+    n_train: int
+    overall: KindScore | None
+    kinds: dict[str, KindScore]
+
+    @property
+    def worst(self) -> KindScore | None:
+        """The kind with the lowest 90% coverage among those with enough rows."""
+        ok = [k for k in self.kinds.values()
+              if k.coverage90 is not None and k.n >= MIN_KIND_ROWS]
+        return min(ok, key=lambda k: (k.coverage90, -k.n)) if ok else None
+
+
+@dataclass(frozen=True)
+class BacktestTrust:
+    """The latest stored backtest of a home, as the report quotes it."""
+
+    name: str
+    created: str
+    config: str
+    cutoffs: list[CutoffTrust]
+
+    @property
+    def date(self) -> str:
+        """The day the backtest was made (``YYYY-MM-DD``)."""
+        return self.created[:10]
+
+
+def latest_backtest(runs_dir: Path, config: str = "default") -> BacktestTrust | None:
+    """The most recently created backtest in ``runs_dir/backtests`` (of ``config`` if any).
+
+    Parameters
+    ----------
+    runs_dir : pathlib.Path
+        The home's ``runs`` folder.
+    config : str
+        Prefer backtests of this configuration (others are used when there is none).
+
+    Returns
+    -------
+    BacktestTrust or None
+        ``None`` when no readable backtest with a scored cutoff is stored.
+    """
+    results = []
+    for path in sorted(Path(runs_dir, "backtests").glob("*.json")):
+        try:
+            result = BacktestResult.load(path)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # an unreadable file is not a backtest to quote
+        if any(c.overall is not None for c in result.cutoffs):
+            results.append(result)
+    if not results:
+        return None
+    same = [r for r in results if r.config == config] or results
+    best = max(same, key=lambda r: r.created)
+
+    def score(kind: str, n: int, s) -> KindScore:
+        return KindScore(kind, n, s.coverage50, s.coverage90, s.pit_mean)
+
+    cutoffs = [CutoffTrust(c.cutoff, c.n_train,
+                           score("all", c.overall.n, c.overall.gpt2030) if c.overall else None,
+                           {k: score(k, v.n, v.gpt2030) for k, v in c.by_kind.items()})
+               for c in best.cutoffs if c.overall is not None]
+    return BacktestTrust(best.name, best.created, best.config, cutoffs)
+
+
+# -- capabilities: what was observed, and what is forecast ---------------------------------
+
+
+@dataclass(frozen=True)
+class BestScore:
+    """The best observed frontier score on a threshold's task by a date."""
+
+    value: float  # fraction
+    subject: str
+    metric: str
+    date: str
+    source: str
+
+
+def best_scores(obs: pd.DataFrame, benchmark: str) -> dict[int, BestScore]:
+    """The best score so far on ``benchmark``'s task at the end of each observed year.
+
+    Rows of every variant of the task count (MATH-500 for MATH), only those that condition
+    the benchmark term (human baselines and forecasts are context, not systems' scores).
+
+    Parameters
+    ----------
+    obs : pandas.DataFrame
+        A run's observations.
+    benchmark : str
+        A threshold's benchmark.
+
+    Returns
+    -------
+    dict
+        ``{year: BestScore}`` for every year from the first score to the last.
+    """
+    task = benchmark_task(benchmark)
+    mask = (obs["role"].astype(str) == "benchmark") & \
+        obs["metric"].astype(str).map(lambda m: benchmark_task(m) == task)
+    rows = []
+    for _, r in obs[mask].iterrows():
+        value = _num(r["value"])
+        if not math.isfinite(value):
+            continue
+        try:
+            frac = to_base(value, str(r["unit"]))
+            t = decimal_year(str(r["date"]))
+        except (ValueError, KeyError):
+            continue
+        rows.append((t, frac, r))
+    if not rows:
+        return {}
+    rows.sort(key=lambda x: x[0])
+    out: dict[int, BestScore] = {}
+    best: BestScore | None = None
+    first, last = int(rows[0][0]), int(rows[-1][0])
+    i = 0
+    for y in range(first, last + 1):
+        while i < len(rows) and int(rows[i][0]) <= y:
+            t, frac, r = rows[i]
+            if best is None or frac > best.value:
+                best = BestScore(frac, str(r["subject"]), str(r["metric"]), str(r["date"]),
+                                 str(r.get("source", "")))
+            i += 1
+        if best is not None:
+            out[y] = best
+    return out
+
+
+def latest_observation_year(manifest: Manifest, obs: pd.DataFrame) -> float | None:
+    """The decimal year of the run's latest observation (manifest, else the rows' dates).
+
+    Parameters
+    ----------
+    manifest : Manifest
+        The run's manifest.
+    obs : pandas.DataFrame
+        Its observations.
+
+    Returns
+    -------
+    float or None
+    """
+    if manifest.latest_observation:
+        try:
+            return decimal_year(str(manifest.latest_observation))
+        except ValueError:
+            pass
+    dates = []
+    for d in obs.get("date", pd.Series(dtype=str)).astype(str):
+        try:
+            dates.append(decimal_year(d))
+        except ValueError:
+            continue
+    return max(dates) if dates else None
+
+
+def record_rows(points: pd.DataFrame) -> pd.Series:
+    """Which points set a record (at or above every earlier point): the frontier systems.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        ``t, value`` (:func:`evidence_points`).
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, aligned with ``points``.
+    """
+    if points.empty:
+        return pd.Series([], dtype=bool)
+    order = points.sort_values("t", kind="stable")
+    best = order["value"].cummax()
+    return (order["value"] >= best).reindex(points.index)
+
+
+def evidence_csv(obs: pd.DataFrame, fields: tuple[str, ...]) -> bytes:
+    """The run's observations as CSV (UTF-8, one row per observation, ``fields`` columns).
+
+    Parameters
+    ----------
+    obs : pandas.DataFrame
+        A run's observations.
+    fields : tuple of str
+        The columns, in order (missing ones are blank).
+
+    Returns
+    -------
+    bytes
+    """
+    frame = obs.reindex(columns=list(fields)).fillna("").astype(str).replace("nan", "")
+    frame = frame.sort_values(["kind", "date", "id"] if "kind" in frame else ["id"],
+                              kind="stable")
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+#: A model is a frontier system when its training compute was within this many dex (a
+#: factor 2) of the record training run at its date.
+FRONTIER_DEX = math.log10(2.0)
+
+
+def subject_key(name: str) -> str:
+    """A model's name reduced for matching across sources: no parenthetical, alphanumerics.
+
+    Parameters
+    ----------
+    name : str
+        A subject, e.g. ``GPT-4 (Mar 2023)`` or ``gpt-4``.
+
+    Returns
+    -------
+    str
+        e.g. ``gpt4``.
+    """
+    import re
+
+    return re.sub(r"[^0-9a-z]", "", re.sub(r"\(.*?\)", "", str(name)).casefold())
+
+
+def frontier_compute_rows(obs: pd.DataFrame) -> pd.Series:
+    """Compute rows of frontier systems: within :data:`FRONTIER_DEX` of the record so far.
+
+    Parameters
+    ----------
+    obs : pandas.DataFrame
+        A run's observations.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, aligned with ``obs`` (False for rows that are not compute rows).
+    """
+    out = pd.Series(False, index=obs.index)
+    rows = []
+    for i, r in obs[obs["role"].astype(str) == "compute"].iterrows():
+        try:
+            rows.append((decimal_year(str(r["date"])),
+                         math.log10(to_base(_num(r["value"]), str(r["unit"]))), i))
+        except (ValueError, KeyError):
+            continue
+    record = -math.inf
+    for _t, v, i in sorted(rows, key=lambda x: x[0]):
+        record = max(record, v)
+        out[i] = v >= record - FRONTIER_DEX
+    return out
+
+
+def frontier_speed_rows(obs: pd.DataFrame) -> pd.Series:
+    """API speed readings of frontier systems (their name matches a frontier compute row).
+
+    Parameters
+    ----------
+    obs : pandas.DataFrame
+        A run's observations.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, aligned with ``obs``.
+    """
+    names = {subject_key(s) for s in obs.loc[frontier_compute_rows(obs), "subject"]}
+    names.discard("")
+    return api_speed_rows(obs) & obs["subject"].astype(str).map(
+        lambda s: subject_key(s) in names)

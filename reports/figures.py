@@ -112,36 +112,77 @@ def _finish(ax, ylabel: str, title: str, log: bool = True) -> None:
     ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
 
 
-def fig_compute(dt: xr.DataTree, points: pd.DataFrame, essay_median: float | None = None
-                ) -> Figure:
+def observed_until(ax, until: float | None, label: str = "") -> None:
+    """A vertical line at the latest observation: observed on its left, forecast on its right.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    until : float or None
+        The decimal year of the run's latest observation (nothing drawn when ``None``).
+    label : str
+        The legend's label (``latest observation`` by default).
+    """
+    if until is None:
+        return
+    year = int(until)
+    month = min(12, int((until - year) * 12) + 1)
+    ax.axvline(until, color="black", lw=1.2, ls="-", alpha=0.7,
+               label=label or f"latest observation ({year}-{month:02d})")
+    ax.axvspan(until, ax.get_xlim()[1], color=GREY, alpha=0.06, lw=0)
+    ax.text(until, 0.015, " forecast \u2192", transform=ax.get_xaxis_transform(),
+            fontsize=7.5, ha="left", va="bottom", color=GREY)
+    ax.text(until, 0.015, "\u2190 observed ", transform=ax.get_xaxis_transform(),
+            fontsize=7.5, ha="right", va="bottom", color=GREY)
+
+
+def _legend_below(ax) -> None:
+    """The axis's legend under it, in columns (a two-panel figure has no room beside)."""
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
+              framealpha=0.9)
+
+
+def _frontier_overlay(ax, frontier: pd.DataFrame, others: pd.DataFrame, what: str) -> None:
+    overlay(ax, others, "#9aa3ad", f"{what}: other systems", marker=".")
+    overlay(ax, frontier, ORANGE, f"{what}: frontier systems")
+
+
+def fig_compute(dt: xr.DataTree, frontier: pd.DataFrame, others: pd.DataFrame,
+                essay_median: float | None = None, until: float | None = None) -> Figure:
     """Frontier training compute (FLOP, log scale) with the compute observations.
 
     Parameters
     ----------
     dt : xarray.DataTree
         The run.
-    points : pandas.DataFrame
-        Observed training runs, ``t, value, low, high`` in FLOP.
+    frontier, others : pandas.DataFrame
+        Observed training runs of frontier systems and of the rest, ``t, value, low, high``
+        in FLOP.
     essay_median : float, optional
         The essay's 2030 compute, drawn as a star.
+    until : float, optional
+        The decimal year of the latest observation.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure()
+    fig = new_figure(height=4.2)
     ax = fig.add_subplot()
     fan(ax, dt, "training_compute", BLUE, "frontier compute")
-    overlay(ax, points, ORANGE, "observed training runs")
+    _frontier_overlay(ax, frontier, others, "training runs")
     if essay_median is not None:
-        ax.plot([ESSAY_YEAR], [essay_median], marker="*", ms=12, color=PURPLE, ls="none",
-                label="essay: 2030 median")
+        ax.plot([ESSAY_YEAR], [essay_median], marker="*", ms=13, color=PURPLE, mec="black",
+                ls="none", label=f"essay: {ESSAY_YEAR} median")
+    observed_until(ax, until)
     _finish(ax, "training compute (FLOP)", "Frontier training compute")
     return fig
 
 
-def fig_scaling(dt: xr.DataTree, parameters: pd.DataFrame, tokens: pd.DataFrame) -> Figure:
-    """Parameters and training tokens of the frontier model, and the data available.
+def fig_scaling(dt: xr.DataTree, parameters: pd.DataFrame, tokens: pd.DataFrame,
+                until: float | None = None) -> Figure:
+    """Active parameters (left) and training tokens against the data available (right).
 
     Parameters
     ----------
@@ -150,64 +191,106 @@ def fig_scaling(dt: xr.DataTree, parameters: pd.DataFrame, tokens: pd.DataFrame)
     parameters, tokens : pandas.DataFrame
         Observed parameters and training tokens of the models paired for tokens per
         parameter (``t, value, low, high``).
+    until : float, optional
+        The decimal year of the latest observation.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure()
-    ax = fig.add_subplot()
-    fan(ax, dt, "parameters", BLUE, "parameters")
-    fan(ax, dt, "training_tokens", GREEN, "training tokens")
-    fan(ax, dt, "data_available", GREY, "data available")
-    overlay(ax, parameters, BLUE, "observed parameters", marker="s")
-    overlay(ax, tokens, GREEN, "observed training tokens", marker="D")
-    if "data_binding_year" in dt[draws_group(dt)]:
-        binding = np.asarray(dt[draws_group(dt)]["data_binding_year"].values, float).ravel()
-        years = dt[draws_group(dt)]["year"].values
+    fig = new_figure(width=12.5, height=5.0)
+    left, right = fig.subplots(1, 2)
+    fan(left, dt, "parameters", BLUE, "active parameters")
+    overlay(left, parameters, BLUE, "observed parameters", marker="s")
+    observed_until(left, until)
+    _finish(left, "active parameters (count)", "Active parameters of the frontier model")
+    fan(right, dt, "training_tokens", GREEN, "training tokens")
+    fan(right, dt, "data_available", GREY, "data available")
+    overlay(right, tokens, GREEN, "observed training tokens", marker="D")
+    group = dt[draws_group(dt)]
+    if "data_binding_year" in group:
+        binding = np.asarray(group["data_binding_year"].values, float).ravel()
+        years = group["year"].values
         med = float(np.nanmedian(binding))
         if years[0] <= med <= years[-1]:
-            ax.axvline(med, color="black", ls="--", lw=1,
-                       label=f"data binds (median {med:.0f})")
+            right.axvline(med, color="black", ls="--", lw=1,
+                          label=f"data binds (median {med:.0f})")
         else:
-            ax.plot([], [], color="black", ls="--", lw=1,
-                    label=f"data binds: median {med:.0f} (off the chart)")
-    _finish(ax, "parameters, tokens (count)", "Parameters and tokens against the data available")
+            right.plot([], [], color="black", ls="--", lw=1,
+                       label=f"data binds: median {med:.0f} (off the chart)")
+    observed_until(right, until)
+    _finish(right, "tokens (count)", "Training tokens against the data available")
+    for ax in (left, right):
+        _legend_below(ax)
     return fig
 
 
-def fig_speed(dt: xr.DataTree, points: pd.DataFrame) -> Figure:
-    """Serial speed (tokens/s) against human thinking speed, with API speed measurements.
+def fig_speed(dt: xr.DataTree, frontier: pd.DataFrame, others: pd.DataFrame,
+              until: float | None = None, essay: dict[str, float] | None = None) -> Figure:
+    """Serial speed in tokens/s (left) and relative to human thinking (right).
 
     Parameters
     ----------
     dt : xarray.DataTree
         The run.
-    points : pandas.DataFrame
-        Measured speeds of served models (``t, value, low, high`` in tokens/s).
+    frontier, others : pandas.DataFrame
+        Measured speeds of served frontier systems and of other served models
+        (``t, value, low, high`` in tokens/s).
+    until : float, optional
+        The decimal year of the latest observation.
+    essay : dict, optional
+        ``{"speed": 5, "low": 0.5, "high": 20, "traded": 125, "k": 5}``: the essay's 2030
+        speed relative to human, its range, and the speed it trades throughput for.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure()
-    ax = fig.add_subplot()
-    fan(ax, dt, "serial_speed", BLUE, "serial speed")
+    fig = new_figure(width=12.5, height=5.4)
+    left, right = fig.subplots(1, 2)
+    fan(left, dt, "serial_speed", BLUE, "frontier model")
     group = dt[draws_group(dt)]
     if "human_tokens_per_minute" in group:
         human = np.asarray(group["human_tokens_per_minute"].values, float).ravel() / 60.0
         years = group["year"].values
         lo, med, hi = np.nanquantile(human, [0.05, 0.5, 0.95])
-        ax.fill_between(years, lo, hi, color=ORANGE, alpha=0.2, lw=0,
-                        label="human thinking: 5-95%")
-        ax.axhline(med, color=ORANGE, lw=1.5, ls="--", label="human thinking: median")
-    overlay(ax, points, GREEN, "observed API speeds")
-    _finish(ax, "serial speed (tokens/s)", "Serial speed against human thinking speed")
+        left.fill_between(years, lo, hi, color=PURPLE, alpha=0.15, lw=0,
+                          label="human thinking: 5-95%")
+        left.axhline(med, color=PURPLE, lw=1.5, ls="--", label="human thinking: median")
+    _frontier_overlay(left, frontier, others, "API readings")
+    observed_until(left, until)
+    _finish(left, "serial speed (tokens/s)", "Serial speed of served models")
+    fan(right, dt, "speed_vs_human", BLUE, "serial speed")
+    if essay and "speed_traded" in group:
+        k = int(essay["k"])
+        traded = group["speed_traded"].sel(k=k)
+        da = traded.stack(sample=("chain", "draw")).transpose("sample", ...)
+        yrs = da["year"].values
+        vals = np.asarray(da.values, float)
+        right.fill_between(yrs, np.nanquantile(vals, 0.05, axis=0),
+                           np.nanquantile(vals, 0.95, axis=0), color=ORANGE, alpha=0.12, lw=0,
+                           label=f"traded at k={k}: 5-95%")
+        right.plot(yrs, np.nanmedian(vals, axis=0), color=ORANGE, lw=1.5, ls="-.",
+                   label=f"traded at k={k} (k\u00b2={k * k}x): median")
+    if essay:
+        e = essay["speed"]
+        right.errorbar([ESSAY_YEAR], [e], yerr=[[e - essay["low"]], [essay["high"] - e]],
+                       fmt="*", ms=13, color=PURPLE, mec="black", capsize=3,
+                       label=f"essay: {e:g}x (25-75%: {essay['low']:g}-{essay['high']:g}x)")
+        right.plot([ESSAY_YEAR], [essay["traded"]], marker="*", ms=13, color=ORANGE,
+                   mec="black", ls="none", label=f"essay: {essay['traded']:g}x traded")
+    right.axhline(1.0, color=PURPLE, lw=1, ls="--", label="human thinking (1x)")
+    observed_until(right, until)
+    _finish(right, "speed relative to human thinking (x human)",
+            "Serial speed relative to human thinking")
+    for ax in (left, right):
+        _legend_below(ax)
     return fig
 
 
-def fig_work(dt: xr.DataTree, essay_medians: dict[str, float] | None = None) -> Figure:
-    """Human-speed work-years the training compute can run, and parallel copies.
+def fig_work(dt: xr.DataTree, essay_medians: dict[str, float] | None = None,
+             until: float | None = None) -> Figure:
+    """Human-speed work-years of the training compute (left), parallel copies (right).
 
     Parameters
     ----------
@@ -215,58 +298,120 @@ def fig_work(dt: xr.DataTree, essay_medians: dict[str, float] | None = None) -> 
         The run.
     essay_medians : dict, optional
         The essay's 2030 ``work_years`` and ``parallel_copies``, drawn as stars.
+    until : float, optional
+        The decimal year of the latest observation.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure()
-    ax = fig.add_subplot()
-    fan(ax, dt, "work_years", BLUE, "work-years")
-    fan(ax, dt, "parallel_copies", GREEN, "parallel copies")
-    for key, color in (("work_years", BLUE), ("parallel_copies", GREEN)):
+    fig = new_figure(width=12.5, height=4.8)
+    axes = fig.subplots(1, 2)
+    spec = (("work_years", BLUE, "work-years", "human-years of work (human-years)",
+             "Work the training compute can run"),
+            ("parallel_copies", GREEN, "parallel copies", "copies at human speed (copies)",
+             "Copies at human speed over one training run"))
+    for ax, (key, color, label, ylabel, title) in zip(axes, spec, strict=True):
+        fan(ax, dt, key, color, label)
         median = (essay_medians or {}).get(key)
         if median is not None:
-            ax.plot([ESSAY_YEAR], [median], marker="*", ms=12, color=color, mec="black",
-                    ls="none", label=f"essay: {key.replace('_', ' ')} {ESSAY_YEAR}")
-    _finish(ax, "human-years of work; copies (count)",
-            "Work-years of the training compute, and parallel copies")
+            ax.plot([ESSAY_YEAR], [median], marker="*", ms=13, color=PURPLE, mec="black",
+                    ls="none", label=f"essay: {ESSAY_YEAR} median")
+        observed_until(ax, until)
+        _finish(ax, ylabel, title)
+        _legend_below(ax)
     return fig
 
 
-def fig_capabilities(thresholds, probabilities: dict[str, dict[int, float]]) -> Figure:
-    """P(threshold reached) by year, one line per threshold, with the cited median years.
+def fig_essay_forest(rows: list[dict]) -> Figure:
+    """The model against the essay: one row and one log axis per headline quantity.
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``label, unit, q05, q25, median, q75, q95, essay, essay_low, essay_high`` (the
+        essay's range may be ``None``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(width=11.0, height=0.78 * len(rows) + 0.6)
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, r in zip(axes, rows, strict=True):
+        ax.set_xscale("log")
+        ax.hlines(1, r["q05"], r["q95"], color=BLUE, lw=2, label="model: 90% interval")
+        ax.hlines(1, r["q25"], r["q75"], color=BLUE, lw=7, alpha=0.6,
+                  label="model: 50% interval")
+        ax.plot([r["median"]], [1], "o", color="white", mec=BLUE, mew=2, ms=7,
+                label="model: median")
+        if r.get("essay_low") is not None:
+            ax.hlines(0, r["essay_low"], r["essay_high"], color=PURPLE, lw=7, alpha=0.5,
+                      label="essay: 25-75% range")
+        ax.plot([r["essay"]], [0], "D", color=PURPLE, mec="black", ms=7,
+                label="essay: median")
+        values = [v for v in (r["q05"], r["q95"], r["essay"], r.get("essay_low"),
+                              r.get("essay_high")) if v is not None and v > 0]
+        lo, hi = min(values), max(values)
+        ax.set_xlim(lo / 2.5, hi * 2.5)
+        ax.set_ylim(-0.8, 1.8)
+        ax.set_yticks([])
+        ax.set_xlabel(f"{r['label']} ({r['unit']})", fontsize=8.5, labelpad=1)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(True, axis="x", which="major", alpha=0.3)
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    fig.legend(list(seen.values()), list(seen), loc="outside upper center", ncol=5,
+               fontsize=8, frameon=False)
+    return fig
+
+
+def fig_capabilities(thresholds, probabilities: dict[str, dict[int, float]],
+                     reached: dict[str, int] | None = None,
+                     until: float | None = None) -> Figure:
+    """P(threshold reached) by year from the latest observation on, one line per threshold.
 
     Parameters
     ----------
     thresholds : sequence of Threshold
         ``name`` and ``cited_median_year`` of each threshold.
     probabilities : dict
-        ``{threshold name: {year: probability}}``; a threshold missing here is not drawn.
+        ``{threshold name: {year: probability}}`` for the forecast years only; a threshold
+        missing here is not drawn.
+    reached : dict, optional
+        ``{threshold name: year}``: the year an observed score reached the threshold.
+    until : float, optional
+        The decimal year of the latest observation.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure(height=4.0)
+    fig = new_figure(width=9.0, height=3.2)
     ax = fig.add_subplot()
     colors = (BLUE, ORANGE, GREEN, PURPLE, GREY)
     for i, th in enumerate(thresholds):
-        if th.name not in probabilities:
-            continue
-        probs = probabilities[th.name]
         color = colors[i % len(colors)]
-        ax.plot(list(probs), [100 * p for p in probs.values()], marker="o", ms=3,
-                color=color, label=th.name)
+        probs = probabilities.get(th.name) or {}
+        if probs:
+            ax.plot(list(probs), [100 * p for p in probs.values()], marker="o", ms=3,
+                    color=color, label=th.name)
+        year = (reached or {}).get(th.name)
+        if year is not None:
+            ax.plot([year], [100], marker="*", ms=12, color=color, mec="black", ls="none",
+                    label=f"{th.name}: reached (observed {year})")
         ax.axvline(th.cited_median_year, color=color, ls=":", lw=1.2,
                    label=f"{th.name}: cited median {th.cited_median_year:g}")
     ax.axhline(50, color="black", lw=0.8, alpha=0.5)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 105)
+    observed_until(ax, until)
     ax.set_xlabel(YEAR_LABEL)
-    ax.set_ylabel("probability threshold reached (%)")
+    ax.set_ylabel("probability reached (%)")
     ax.set_title("Capability thresholds", fontsize=11, loc="left")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
     return fig
 
 

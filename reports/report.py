@@ -1,4 +1,4 @@
-"""A run's report: build the document and write ``report.html`` + ``report.md`` + figures."""
+"""A run's report: build the document; write ``report.html``, ``report.md``, figures, CSV."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import xarray as xr
 from gpt2030.inference.reporting import Manifest
 from gpt2030.inference.runs import Run
 from gpt2030.reports.render import Document, write_document
-from gpt2030.reports.sections import YEAR, build_sections
+from gpt2030.reports.sections import YEAR, build_sections, evidence_file
 
 
 def default_report_dir(run: Run, home: Path | None = None) -> Path:
@@ -32,6 +32,8 @@ def default_report_dir(run: Run, home: Path | None = None) -> Path:
 def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR) -> Document:
     """The report of a stored run as a :class:`Document` (nothing written).
 
+    Its attachment ``evidence.csv`` holds every observation of the run.
+
     Parameters
     ----------
     run : Run
@@ -45,12 +47,14 @@ def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR) ->
     -------
     Document
     """
+    dt = dt if dt is not None else run.datatree()
     m = Manifest.from_dict(run.manifest)
     n_obs = "?" if m.n_observations is None else m.n_observations
     subtitle = (f"Run {run.id} · created {m.created or '?'} · config {m.config_name} · "
                 f"{n_obs} observations · diagnostics {m.verdict.upper()}. A Bayesian reading "
                 "of Steinhardt (2023), \"What will GPT-2030 look like?\".")
-    return Document("GPT-2030 forecast report", subtitle, build_sections(run, dt, year))
+    return Document("GPT-2030 forecast report", subtitle, build_sections(run, dt, year),
+                    attachments=[evidence_file(dt)])
 
 
 def write_report(run: Run, out_dir: Path | None = None, dt: xr.DataTree | None = None,

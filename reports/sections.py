@@ -1,8 +1,12 @@
-"""The report's ten sections, each built from a stored run into blocks of plain text.
+"""The report's eleven sections, each built from a stored run into blocks of plain text.
 
-Order (a contract the tests check): verdict, headline table, fan charts, throughput for
-speed, capabilities, what changed, what drives the forecast, assumptions, evidence,
-provenance. Nothing here writes files or escapes text: :mod:`gpt2030.reports.render` does.
+Order (a contract the tests check): verdict, the forecast in plain words (what 2030 looks
+like, why it differs from the essay, how far to trust it), headline table, trajectories,
+throughput for speed, capabilities, what changed, what drives the forecast, assumptions,
+provenance, and the evidence as a collapsible appendix (also written as ``evidence.csv``).
+Every number in the prose comes from the run, its influence or the latest stored backtest;
+the only constants are the essay's cited figures. Nothing here writes files or escapes
+text: :mod:`gpt2030.reports.render` does.
 """
 
 from __future__ import annotations
@@ -19,16 +23,31 @@ from gpt2030.inference.diagnostics import subjects
 from gpt2030.inference.forecast import ESSAY_YEAR, YEAR, draws_group, forecast_table
 from gpt2030.inference.influence import influence_table
 from gpt2030.inference.reporting import (
+    ESSAY_TRADE_K,
+    HEADLINE_KINDS,
+    MIN_KIND_ROWS,
     PRIOR_DOMINATED_SD_RATIO,
+    BacktestTrust,
+    EssayDifference,
+    KindScore,
     Manifest,
+    Mover,
     ReportContext,
     api_speed_rows,
+    best_scores,
     capability_probabilities,
+    essay_differences,
+    evidence_csv,
     evidence_points,
+    frontier_compute_rows,
+    frontier_speed_rows,
+    latest_backtest,
+    latest_observation_year,
     prior_dominance,
     report_context,
     scalar_parameters,
 )
+from gpt2030.inference.reweight import path_line
 from gpt2030.inference.runs import (
     BrokenRunError,
     Run,
@@ -42,10 +61,10 @@ from gpt2030.reports.render import (
     Banner,
     Bullets,
     Cell,
+    Details,
     FigureBlock,
     Heading,
     Paragraph,
-    Rich,
     Section,
     Table,
     linkify,
@@ -54,16 +73,23 @@ from gpt2030.reports.render import (
 #: Section titles, in order: (anchor, title).
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("verdict", "1. Verdict"),
-    ("headline", "2. Headline forecast for 2030"),
-    ("trajectories", "3. Trajectories 2018-2035"),
-    ("speed-trade", "4. Trading throughput for speed in 2030"),
-    ("capabilities", "5. Capabilities"),
-    ("changes", "6. What changed since the previous run"),
-    ("drivers", "7. What drives the forecast"),
-    ("assumptions", "8. Assumptions"),
-    ("evidence", "9. The evidence"),
+    ("summary", "2. The forecast in plain words"),
+    ("headline", "3. Headline forecast for 2030"),
+    ("trajectories", "4. Trajectories 2018-2035"),
+    ("speed-trade", "5. Trading throughput for speed in 2030"),
+    ("capabilities", "6. Capabilities"),
+    ("changes", "7. What changed since the previous run"),
+    ("drivers", "8. What drives the forecast"),
+    ("assumptions", "9. Assumptions"),
     ("provenance", "10. Provenance"),
+    ("evidence", "Appendix: the evidence"),
 )
+#: Section index by anchor.
+_AT = {anchor: i for i, (anchor, _) in enumerate(SECTIONS)}
+
+
+def _section(anchor: str, blocks: list, cls: str = "") -> Section:
+    return Section(*SECTIONS[_AT[anchor]], blocks, cls=cls)
 
 
 def _stacked(da: xr.DataArray) -> np.ndarray:
@@ -111,7 +137,310 @@ def verdict_section(manifest: Manifest) -> Section:
                 for c in checks]
         blocks.append(Table(["check", "value", "threshold", "result", "detail"], rows,
                             numeric=(1,)))
-    return Section(*SECTIONS[0], blocks)
+    return _section("verdict", blocks)
+
+
+# -- 2. the forecast in plain words ------------------------------------------------------
+
+
+def plain(x: float) -> str:
+    """A number for prose: ``7.9M``, ``31``, ``2,500``, ``2.0e28``, ``0.61``.
+
+    Parameters
+    ----------
+    x : float
+        A positive number.
+
+    Returns
+    -------
+    str
+    """
+    if x is None or not math.isfinite(x):
+        return "?"
+    a = abs(x)
+    if a >= 1e15 or (0 < a < 0.01):
+        mant, exp = f"{x:.1e}".split("e")
+        return f"{mant}e{int(exp)}"
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if a >= scale:
+            return f"{x / scale:.2g}{suffix}" if a < 10 * scale else f"{x / scale:.0f}{suffix}"
+    if a >= 1000:
+        return f"{float(f'{x:.3g}'):,.0f}"
+    if a >= 100:
+        return f"{x:,.0f}"
+    if a >= 10:
+        return f"{x:.0f}"
+    return f"{x:.2g}"
+
+
+def _dex(x: float) -> str:
+    return f"{x:+.2f} dex"
+
+
+def _times(dex: float) -> str:
+    """A factor in words: ``3.2x higher`` / ``2.0x lower``."""
+    f = 10 ** abs(dex)
+    return f"{f:.2g}x {'higher' if dex >= 0 else 'lower'}" if f >= 1.05 else "about the same"
+
+
+def _mover_text(m: Mover) -> str:
+    rough = " (rough: Pareto k too high)" if not m.reliable else ""
+    who = f" ({m.subject})" if m.subject and m.subject != "nan" else ""
+    return f"{m.obs_id}{who} {_dex(-m.shift)}{rough}"
+
+
+def _difference_item(d: EssayDifference, year: int) -> str:
+    """One headline's difference from the essay, link by link, in one paragraph."""
+    parts = [f"{d.label}: {plain(d.median)} {d.unit} in {year} (90% interval "
+             f"{plain(d.q05)}{DASH}{plain(d.q95)}) against the essay's {plain(d.essay)}, "
+             f"{_times(d.dex)} ({_dex(d.dex)})."]
+    links = sorted(d.links, key=lambda link: -abs(link.dex))
+    text = "; ".join(
+        f"{link.label} {plain(link.model)} {link.unit} against the essay's "
+        f"{plain(link.essay)} ({'divides' if link.sign < 0 else 'multiplies'}: "
+        f"{_dex(link.dex)})" for link in links)
+    if len(links) > 1:
+        parts.append(f"By the chain's arithmetic the links contribute: {text}.")
+        if abs(d.residual) >= 0.05:
+            parts.append(f"The medians of the links do not multiply exactly: "
+                         f"{_dex(d.residual)} remain.")
+        parts.append(f"The largest link is {links[0].label}.")
+    else:
+        parts.append(f"The link: {text}.")
+    if d.overtraining is not None and any(link.key == "parameters" for link in d.links):
+        parts.append(f"The frontier model is trained on {10 ** d.overtraining:.2g}x the "
+                     "compute-optimal tokens per parameter (overtraining), which makes it "
+                     f"{10 ** (0.5 * d.overtraining):.2g}x smaller than a compute-optimal "
+                     "model of the same compute.")
+    sp = d.speed_parts
+    if sp:
+        parts.append(
+            f"Serial speed goes from {plain(sp['speed_t0'])} tokens/s in {sp['t0']:.0f} to "
+            f"{year} by {_dex(sp['growth'])}: the serving trend (software and memory "
+            f"bandwidth) adds {_dex(sp['trend'])} and the larger frontier model costs "
+            f"{_dex(sp['size'])}; the essay's 5x implies {_dex(sp['essay_growth'])} from "
+            f"GPT-4's {plain(sp['essay_t0'])} tokens/s.")
+    if d.movers:
+        parts.append("The observations that move it most (PSIS leave-one-out: how far the "
+                     "median is with the observation above its value without it): "
+                     + "; ".join(_mover_text(m) for m in d.movers) + ".")
+    return " ".join(parts)
+
+
+def _calibration_words(s: KindScore) -> str:
+    """Coverage and PIT of one kind, with what they mean (2 binomial s.e. as the bar)."""
+    words = []
+    if s.coverage90 is not None:
+        words.append(f"90% intervals held {s.coverage90:.0%} of the {s.n} later rows")
+        if s.coverage50 is not None:
+            words[-1] += f" (50% intervals: {s.coverage50:.0%})"
+    if s.pit_mean is not None:
+        words.append(f"mean PIT {s.pit_mean:.2f}")
+    verdicts = []
+    if s.coverage90 is not None and s.n:
+        if s.coverage90 < 0.9 - 2 * math.sqrt(0.9 * 0.1 / s.n):
+            verdicts.append("the intervals are too narrow")
+    if s.pit_mean is not None and s.n:
+        bar = 2 * math.sqrt(1 / 12 / s.n)
+        if s.pit_mean > 0.5 + bar:
+            verdicts.append("the forecasts were too low (later values landed mostly above "
+                            "the predictive median)")
+        elif s.pit_mean < 0.5 - bar:
+            verdicts.append("the forecasts were too high (later values landed mostly below "
+                            "the predictive median)")
+    text = ", ".join(words)
+    return text + (": " + " and ".join(verdicts) if verdicts else
+                   ": within two standard errors of calibrated")
+
+
+KIND_WORDS = {"compute": "training compute", "speed": "served speed",
+              "tokens_per_param": "tokens per parameter", "benchmark": "benchmarks",
+              "bandwidth": "memory bandwidth", "data_stock": "data stock"}
+
+
+def _kind(k: str) -> str:
+    return KIND_WORDS.get(k, k.replace("_", " "))
+
+
+def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
+                 verdict: str) -> list:
+    """How far to trust the forecast: the latest backtest's coverage and PIT, by input.
+
+    Parameters
+    ----------
+    trust : BacktestTrust or None
+        :func:`~gpt2030.inference.reporting.latest_backtest`.
+    diffs : list of EssayDifference
+        The explained headlines (their inputs' kinds are quoted).
+    verdict : str
+        The run's diagnostics verdict.
+
+    Returns
+    -------
+    list
+        Blocks.
+    """
+    blocks: list = [Heading("How far to trust it")]
+    lead = "" if verdict == "pass" else (
+        "The sampler checks of this run failed (section 1): the draws themselves may be "
+        "wrong, before any question of calibration. ")
+    if trust is None or not trust.cutoffs:
+        blocks.append(Paragraph(
+            lead + "No backtest yet: nothing measures yet how well this model forecasts rows "
+            "that came after a cutoff. Run gpt2030 backtest --cutoff 2023-06-30 (the essay's "
+            "date) and re-run the report to quote its coverage here."))
+        blocks.append(Paragraph("Where the model is known to miss: not measured (no "
+                                "backtest yet).", "note"))
+        return blocks
+    main = max(trust.cutoffs, key=lambda c: c.overall.n if c.overall else 0)
+    others = [c for c in trust.cutoffs if c is not main and c.overall]
+    text = (f"{lead}The latest backtest, '{trust.name}' of {trust.date}, fitted the model on "
+            f"the {main.n_train} rows known by {main.cutoff} and forecast the rows that came "
+            f"later: {_calibration_words(main.overall)}.")
+    if others:
+        text += " Other cutoffs of that backtest: " + "; ".join(
+            f"{c.cutoff}: {c.overall.coverage90:.0%} in 90% intervals of {c.overall.n}, mean "
+            f"PIT {c.overall.pit_mean:.2f}" for c in others
+            if c.overall.coverage90 is not None and c.overall.pit_mean is not None) + "."
+    blocks.append(Paragraph(text))
+    items = []
+    for d in diffs:
+        kinds = [main.kinds[k] for k in HEADLINE_KINDS.get(d.key, ()) if k in main.kinds]
+        if kinds:
+            items.append(f"{d.label} rests on " + "; ".join(
+                f"{_kind(k.kind)}: {_calibration_words(k)}" for k in kinds) + ".")
+        else:
+            items.append(f"{d.label}: the backtest scored no rows of its inputs.")
+    if items:
+        blocks.append(Bullets(items))
+    worst = main.worst
+    if worst is not None:
+        blocks.append(Paragraph(
+            f"Where the model is known to miss: {_kind(worst.kind)}, the worst kind by "
+            f"coverage in that backtest (cutoff {main.cutoff}): {_calibration_words(worst)}.",
+            "note"))
+    else:
+        blocks.append(Paragraph(
+            f"Where the model is known to miss: no kind had {MIN_KIND_ROWS} or more scored "
+            "rows in the latest backtest.", "note"))
+    return blocks
+
+
+def cannot_know_blocks(dt: xr.DataTree, ctx: ReportContext, until: str | None) -> list:
+    """What the model cannot know, in plain words, with the run's own numbers.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    ctx : ReportContext
+        Its report context.
+    until : str or None
+        The date of its latest observation.
+
+    Returns
+    -------
+    list
+        Blocks.
+    """
+    group = dt[draws_group(dt)]
+    human = float(np.nanmedian(np.asarray(group["human_tokens_per_minute"].values, float))) \
+        if "human_tokens_per_minute" in group else math.nan
+    when = until or "its latest observation"
+    items = [
+        "Tokens of a reasoning model are not words of human thought. An o1-style system "
+        "writes a long hidden chain of thought before it answers, so its tokens per second "
+        "say little about how fast it reaches an answer. The speed headline keeps the "
+        "essay's definition: serial tokens per second of the frontier model against human "
+        f"thinking speed (in this run {plain(human)} tokens per minute at the median).",
+        f"Everything after {when} is extrapolation. A new architecture, a halt to scaling "
+        "or a regulation shows up only as the spread of the random walks, not as a "
+        "foreseen event.",
+        "Frontier labs do not publish the size of their frontier models: the model's "
+        "active parameters come from the scaling link and from open models' tokens per "
+        "parameter, not from a measurement of the frontier model itself.",
+        "Work-years count the tokens the training compute could generate as if each were a "
+        "token of human thought: they say how much text the compute buys, not that the "
+        "work would be useful.",
+    ]
+    return [Heading("What the model cannot know"), Bullets(items)]
+
+
+def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDifference],
+                    trust: BacktestTrust | None, year: int = YEAR) -> Section:
+    """2. What the forecast says, how and why it differs from the essay, how far to trust it.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    ctx : ReportContext
+        Its report context.
+    diffs : list of EssayDifference
+        :func:`~gpt2030.inference.reporting.essay_differences`, largest first.
+    trust : BacktestTrust or None
+        The latest backtest (``None``: no backtest yet).
+    year : int
+        The year.
+
+    Returns
+    -------
+    Section
+    """
+    table = forecast_table(dt, year)
+    blocks: list = [Heading(f"What {year} looks like")]
+
+    def q(key: str) -> str:
+        r = table[key]
+        return (f"{plain(r['median'])} {r['unit']} (90% interval {plain(r['q05'])}"
+                f"{DASH}{plain(r['q95'])})")
+
+    what = "" if draws_group(dt) == "posterior" else \
+        " This is a prior-only run: the numbers are the model's assumptions, not evidence."
+    needed = ("training_compute_flop", "parameters", "training_tokens", "serial_speed",
+              "speed_vs_human", "work_years", "parallel_copies", "learning_years_per_day")
+    if all(k in table for k in needed):
+        blocks.append(Paragraph(
+            f"At the median, the largest training run of {year} uses {q('training_compute_flop')}"
+            f", on a frontier model of {q('parameters')} (active) trained on "
+            f"{q('training_tokens')}. Served, it writes {q('serial_speed')}: "
+            f"{q('speed_vs_human')} human thinking speed. Its training compute could run "
+            f"{q('work_years')} of human-speed work, which is {q('parallel_copies')} working "
+            f"in parallel through one training run, learning {q('learning_years_per_day')}."
+            + what))
+    if diffs:
+        blocks.append(Heading("How and why it differs from the essay"))
+        top = diffs[:3]
+        blocks.append(Paragraph(
+            "The three largest differences from the essay's figures are in "
+            + ", ".join(d.label.lower() for d in top)
+            + ". Each headline is a product of links (compute, active parameters, human "
+            "thinking speed, serial speed, training duration); the essay's value of a link "
+            "is its cited figure or what its other figures imply. In dex (powers of ten) "
+            "the links add up to the headline's difference:"))
+        blocks.append(Bullets([_difference_item(d, year) for d in top]))
+        rest = diffs[3:]
+        if rest:
+            blocks.append(Paragraph(
+                "The other headlines: " + "; ".join(
+                    f"{d.label.lower()} {plain(d.median)} {d.unit} against the essay's "
+                    f"{plain(d.essay)} ({_dex(d.dex)}, largest link: "
+                    f"{max(d.links, key=lambda link: abs(link.dex)).label})" for d in rest)
+                + "."))
+        rows = [[d.label, link.label, f"{fmt(link.model)} {link.unit}",
+                 f"{fmt(link.essay)} {link.unit}", link.how,
+                 Cell(f"{link.dex:+.2f}", "far" if abs(link.dex) >= 0.5 else "")]
+                for d in diffs for link in d.links]
+        blocks.append(Details(
+            f"The links of each headline, model against essay ({len(rows)} rows)",
+            [Table(["headline", "link", f"model median {year}", "essay", "essay's value",
+                    "contribution (dex)"], rows, numeric=(2, 3, 5),
+                   caption="Contribution: sign x log10(model / essay); a link that divides "
+                   "(parameters, human speed, duration) counts with a minus sign. Influence: "
+                   "gpt2030 influence.")]))
+    blocks.extend(trust_blocks(trust, diffs, ctx.manifest.verdict))
+    blocks.extend(cannot_know_blocks(dt, ctx, ctx.manifest.latest_observation))
+    return _section("summary", blocks, cls="summary")
 
 
 # -- 2. headline -----------------------------------------------------------------------------
@@ -148,7 +477,21 @@ def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> S
             ratio_cell,
         ])
     what = "posterior" if draws_group(dt) == "posterior" else "prior (prior-only run)"
-    return Section(*SECTIONS[1], [
+    forest = []
+    for key, r in table.items():
+        essay = ctx.essay_2030.get(key) if year == ESSAY_YEAR else None
+        if essay:
+            forest.append({"label": str(r["label"]), "unit": str(r["unit"]),
+                           **{k: float(r[k]) for k in ("q05", "q25", "median", "q75", "q95")},
+                           "essay": essay.median, "essay_low": essay.low,
+                           "essay_high": essay.high})
+    figure = [FigureBlock(
+        "fig-essay.png", figures.png_bytes(figures.fig_essay_forest(forest)),
+        "The model against the essay, quantity by quantity",
+        f"Each headline with an essay figure, on its own log axis: the model's {year} median "
+        "(circle), 50% interval (thick) and 90% interval (thin) above the essay's median "
+        "(diamond) and its 25-75% range where it gives one.")] if forest else []
+    return _section("headline", [
         Paragraph(f"Each quantity in {year}, from the {what} draws: median, 50% interval "
                   "(25th-75th percentile) and 90% interval (5th-95th), beside the essay's "
                   "median and its 25th-75th percentile range. The last column is the "
@@ -158,14 +501,35 @@ def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> S
                "essay range (25-75%)", "median / essay"], rows, numeric=(2, 3, 4, 5, 6, 7),
               caption="Essay figures: Steinhardt (2023), see models/essay.py for where each "
               "is stated. Blank: the essay gives no figure."),
+        *figure,
     ])
 
 
 # -- 3. fan charts ---------------------------------------------------------------------------
 
 
-def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext) -> Section:
-    """3. Fan charts of the trajectories with the observations in base units.
+def _band_turns_down(dt: xr.DataTree, name: str, q: float = 0.05) -> str:
+    """A sentence when the ``q`` band of a trajectory falls after its peak, else ``""``."""
+    group = dt[draws_group(dt)]
+    if name not in group:
+        return ""
+    da = group[name]
+    values = _stacked(da)
+    years = [int(y) for y in da["year"].values]
+    band = np.nanquantile(values, q, axis=0)
+    peak = int(np.nanargmax(band))
+    if peak >= len(years) - 1 or band[-1] >= band[peak] * 0.99:
+        return ""
+    i30 = years.index(YEAR) if YEAR in years else peak
+    share = float((values[:, -1] < values[:, i30]).mean())
+    return (f"The lower {q:.0%} band of {name.replace('_', ' ')} peaks in {years[peak]} and "
+            f"falls by {years[-1]}: in {share:.0%} of the draws the {years[-1]} value is below "
+            f"the {years[i30]} value.")
+
+
+def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
+                         until: float | None = None) -> Section:
+    """4. Fan charts: observed on the left of the latest observation, forecast on its right.
 
     Parameters
     ----------
@@ -175,6 +539,8 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext)
         Its observations.
     ctx : ReportContext
         Its report context.
+    until : float, optional
+        The decimal year of the latest observation (a vertical line on every chart).
 
     Returns
     -------
@@ -184,33 +550,61 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext)
     role = obs["role"].astype(str)
     pairs = role == "tokens_per_param"
     essay = {k: f.median for k, f in ctx.essay_2030.items()}
+    frontier_c = frontier_compute_rows(obs)
+    api = api_speed_rows(obs)
+    frontier_s = frontier_speed_rows(obs)
+    speed = ctx.essay_2030.get("speed_vs_human")
+    essay_speed = {"speed": speed.median, "low": speed.low, "high": speed.high,
+                   "traded": speed.median * ESSAY_TRADE_K ** 2, "k": ESSAY_TRADE_K} \
+        if speed and speed.low is not None else None
+    line = f"the vertical line is the latest observation ({ctx.manifest.latest_observation})" \
+        if until is not None else "the run records no latest observation"
     blocks: list = [Paragraph(
         "Fan charts: the shaded bands hold 90% (5-95%) and 50% (25-75%) of the draws, the "
-        "line is the median. Points are the observations the model was conditioned on, with "
-        "their stated intervals as error bars.")]
+        f"line is the median; {line}: observed on its left, forecast on its right. Points "
+        "are the observations the model was conditioned on, with their stated intervals as "
+        "error bars; orange points are frontier systems (training compute within a factor 2 "
+        "of the record at their date), grey ones the rest.")]
     made = [
-        ("fig-compute.png", figures.fig_compute(dt, evidence_points(obs, role == "compute"),
-                                                essay.get("training_compute_flop")),
+        ("fig-compute.png", figures.fig_compute(
+            dt, evidence_points(obs, frontier_c), evidence_points(obs, (role == "compute")
+                                                                 & ~frontier_c),
+            essay.get("training_compute_flop"), until),
          "Frontier training compute",
-         "Frontier training compute (FLOP, log scale); points: training runs with role "
-         "'compute'; star: the essay's 1e28 FLOP for 2030."),
+         "Frontier training compute (FLOP, log scale); star: the essay's 1e28 FLOP for 2030."),
         ("fig-scaling.png", figures.fig_scaling(
             dt, evidence_points(obs, pairs & (obs["kind"] == "parameters")),
-            evidence_points(obs, pairs & (obs["kind"] == "training_tokens"))),
-         "Parameters, tokens and data",
-         "Parameters and training tokens of the frontier model against the data available; "
-         "the dashed line is the median year the data binds. Points: models paired for "
-         "tokens per parameter."),
-        ("fig-speed.png", figures.fig_speed(dt, evidence_points(obs, api_speed_rows(obs))),
-         "Serial speed",
-         "Serial speed (tokens/s) against human thinking speed (human_tokens_per_minute / 60, "
-         "5-95% band). Points: API speed measurements."),
-        ("fig-work.png", figures.fig_work(dt, essay), "Work-years and parallel copies",
-         "Human-speed years of work the training compute can run, and the copies at human "
-         "speed that work makes over one training run; stars: the essay's 2030 figures."),
+            evidence_points(obs, pairs & (obs["kind"] == "training_tokens")), until),
+         "Active parameters; training tokens and data",
+         "Left: active parameters of the frontier model. Right: its training tokens against "
+         "the data available; the dashed line is the median year the data binds. Points: "
+         "models paired for tokens per parameter."),
+        ("fig-speed.png", figures.fig_speed(
+            dt, evidence_points(obs, frontier_s), evidence_points(obs, api & ~frontier_s),
+            until, essay_speed),
+         "Serial speed; speed relative to human thinking",
+         "Left: serial speed (tokens/s) of served models against human thinking speed; "
+         f"{int(frontier_s.sum())} of {int(api.sum())} API readings are of frontier systems. "
+         "Right: the same speed relative to human thinking"
+         + (f", with the essay's {essay_speed['speed']:g}x (25-75%: {essay_speed['low']:g}"
+            f"-{essay_speed['high']:g}x) and its {essay_speed['traded']:g}x when throughput "
+            f"is traded for speed (k = {ESSAY_TRADE_K}), beside the model's trade at the "
+            "same k." if essay_speed else ".")),
+        ("fig-work.png", figures.fig_work(dt, essay, until), "Work-years and parallel copies",
+         "Left: human-speed years of work the training compute can run. Right: the copies at "
+         "human speed that work makes over one training run. Stars: the essay's 2030 "
+         "figures."),
     ]
     for filename, fig, alt, caption in made:
         blocks.append(FigureBlock(filename, figures.png_bytes(fig), alt, caption))
+    notes = [t for t in (_band_turns_down(dt, n) for n in ("training_compute", "parameters"))
+             if t]
+    if notes:
+        blocks.append(Paragraph(
+            " ".join(notes) + " A falling lower band means that in some draws the frontier "
+            "gets smaller after a peak: for compute, the growth walk and the 2030 ceiling; for "
+            "parameters, overtraining or costly synthetic data taking compute away from model "
+            "size once data binds.", "note"))
     if "data_binding_year" in group:
         b = np.asarray(group["data_binding_year"].values, float).ravel()
         last = int(group["year"].values[-1])
@@ -224,7 +618,7 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext)
             f"Data binds (training tokens wanted exceed the data available) in {when(q[1])} "
             f"at the median, 90% interval {when(q[0])}{DASH}{when(q[2])}; in {share:.0%} of the "
             f"draws it does not bind by {last}."))
-    return Section(*SECTIONS[2], blocks)
+    return _section("trajectories", blocks)
 
 
 # -- 4. speed traded -------------------------------------------------------------------------
@@ -246,7 +640,7 @@ def speed_trade_section(dt: xr.DataTree, year: int = YEAR) -> Section:
     """
     group = dt[draws_group(dt)]
     if "speed_traded" not in group:
-        return Section(*SECTIONS[3], [Paragraph("This run has no speed_traded variable.")])
+        return _section("speed-trade", [Paragraph("This run has no speed_traded variable.")])
     da = group["speed_traded"].sel(year=year)
     values = _stacked(da)
     rows = []
@@ -254,7 +648,7 @@ def speed_trade_section(dt: xr.DataTree, year: int = YEAR) -> Section:
         q = np.nanquantile(values[:, i], [0.05, 0.5, 0.95])
         rows.append([str(int(k)), str(int(k) ** 2), str(int(k) ** 3), fmt(q[1]),
                      interval(q[0], q[2])])
-    return Section(*SECTIONS[3], [
+    return _section("speed-trade", [
         Paragraph(f"The essay (section 2): giving up a factor k of throughput buys a model "
                   f"k² times faster (k³ parallel copies for one). Serial speed in {year} "
                   "relative to human thinking, when traded at each k."),
@@ -294,15 +688,25 @@ def crossing_year(probs: dict[int, float], level: float = 0.5) -> str:
     return f"after {years[-1]}"
 
 
-def capabilities_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
-    """5. P(each capability threshold is reached) by year, beside the cited forecasts.
+#: How many observed years the capabilities table shows before the forecast years.
+OBSERVED_YEARS_SHOWN = 3
+
+
+def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
+                         until: float | None = None) -> Section:
+    """6. Observed best scores up to the latest observation, then P(threshold) by year.
 
     Parameters
     ----------
     dt : xarray.DataTree
         The run.
+    obs : pandas.DataFrame
+        Its observations (the observed history).
     ctx : ReportContext
         Its report context.
+    until : float, optional
+        The decimal year of the latest observation: years up to it show what was observed,
+        later years the model's probability.
 
     Returns
     -------
@@ -310,35 +714,80 @@ def capabilities_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
     """
     group = dt[draws_group(dt)]
     if "benchmark_accuracy" not in group:
-        return Section(*SECTIONS[4], [Paragraph("This run has no benchmark_accuracy variable.")])
+        return _section("capabilities", [Paragraph(
+            "This run has no benchmark_accuracy variable.")])
     known = set(str(b) for b in group["benchmark"].values)
-    rows = []
-    years: list[int] = []
+    last_seen = int(until) if until is not None else None
+    grid = [int(y) for y in group["year"].values]
+    first = grid[0] if last_seen is None else last_seen - OBSERVED_YEARS_SHOWN + 1
+    years = [y for y in grid if y >= first]
+    rows, history = [], []
     probabilities: dict[str, dict[int, float]] = {}
+    reached: dict[str, int] = {}
     for th in ctx.thresholds:
-        if th.benchmark not in known:
-            rows.append([th.name, fmt(th.cited_median_year), Rich((th.cited,)), "",
-                         "benchmark not in this run"])
-            continue
-        probs = probabilities[th.name] = capability_probabilities(dt, th.benchmark, th.accuracy)
-        years = list(probs)
-        rows.append([th.name, f"{th.cited_median_year:g}", th.cited, crossing_year(probs),
-                     *[f"{100 * p:.0f}%" for p in probs.values()]])
-    width = 4 + len(years)
-    rows = [r + [""] * (width - len(r)) for r in rows]
-    cols = ["threshold", "cited median year", "cited forecast", "P crosses 50%",
-            *[str(y) for y in years]]
-    return Section(*SECTIONS[4], [
-        Paragraph("P(frontier accuracy on the benchmark >= the threshold) by year, from the "
-                  "draws of benchmark_accuracy, beside the Metaculus median year the essay "
-                  "cites. 'P crosses 50%' is the model's median year for the threshold."),
-        Table(cols, rows, numeric=(1, 3, *range(4, width))),
+        best = best_scores(obs, th.benchmark)
+        hit = [y for y, b in sorted(best.items()) if b.value >= th.accuracy]
+        if hit:
+            reached[th.name] = hit[0]
+        if best:
+            b = best[max(best)]
+            history.append([th.name, f"{100 * b.value:.1f}%", b.subject, b.metric, b.date,
+                            Cell("reached", "good") if b.value >= th.accuracy
+                            else Cell("not yet", "muted"), linkify(b.source)])
+        else:
+            history.append([th.name, "", "", "", "", Cell("no score observed", "muted"), ""])
+        future = [y for y in years if last_seen is None or y > last_seen]
+        probs = capability_probabilities(dt, th.benchmark, th.accuracy, range(min(future),
+                                         max(future) + 1)) \
+            if th.benchmark in known and future and th.name not in reached else {}
+        if probs:
+            probabilities[th.name] = probs
+        cells = []
+        for y in years:
+            if last_seen is not None and y <= last_seen:
+                b = best.get(y)
+                cells.append(Cell(f"{100 * b.value:.0f}%", "good" if b.value >= th.accuracy
+                                  else "muted") if b else Cell("-", "muted"))
+            elif th.name in reached:
+                cells.append(Cell("reached", "good"))
+            elif y in probs:
+                cells.append(f"{100 * probs[y]:.0f}%")
+            else:
+                cells.append("")
+        when = f"reached {reached[th.name]}" if th.name in reached else \
+            crossing_year(probs) if probs else "benchmark not in this run"
+        rows.append([th.name, f"{th.cited_median_year:g}", when, *cells])
+    boundary = f"up to {ctx.manifest.latest_observation}" if until is not None else ""
+    blocks: list = [
+        Paragraph(
+            "For each threshold: up to the latest observation "
+            f"({ctx.manifest.latest_observation or 'none recorded'}), the best score a system "
+            "had reached on the benchmark (any variant of its task, such as MATH-500 for "
+            "MATH; 'obs.'); after it, the model's probability that frontier accuracy is at or "
+            "above the threshold, from the draws of benchmark_accuracy. A threshold an "
+            "observed score already reached is shown as reached, never as a probability. "
+            "'P crosses 50%' is the model's median year for the threshold."),
+        Table(["threshold", "cited median year", "P crosses 50%",
+               *[f"{y} obs." if last_seen is not None and y <= last_seen else str(y)
+                 for y in years]],
+              rows, numeric=(1, 2, *range(3, 3 + len(years))),
+              caption="'obs.': the best observed score by the end of that year (green: at or "
+              "above the threshold); other years: the model's probability."),
+        Heading(f"Observed history {boundary}".strip()),
+        Table(["threshold", "best score", "system", "benchmark", "date", "threshold",
+               "source"], history, numeric=(1,),
+              caption="The best score so far on the threshold's task among the systems the "
+              "run was conditioned on (human baselines and forecasts are not systems' "
+              "scores)."),
         FigureBlock("fig-capabilities.png",
-                    figures.png_bytes(figures.fig_capabilities(ctx.thresholds, probabilities)),
+                    figures.png_bytes(figures.fig_capabilities(ctx.thresholds, probabilities,
+                                                               reached, until)),
                     "Capability thresholds by year",
-                    "Probability each threshold is reached by year; dotted lines: the cited "
+                    "Probability each threshold is reached, from the latest observation on; "
+                    "stars: thresholds an observed score reached; dotted lines: the cited "
                     "median years."),
-    ])
+    ]
+    return _section("capabilities", blocks)
 
 
 # -- 6. what changed -------------------------------------------------------------------------
@@ -389,14 +838,14 @@ def changes_section(run: Run, year: int = YEAR, dt: xr.DataTree | None = None) -
     prev = previous_run(run)
     this = Manifest.from_dict(run.manifest)
     if prev is None:
-        return Section(*SECTIONS[5], [Paragraph(
+        return _section("changes", [Paragraph(
             f"No previous run: this is the first stored run with config '{this.config_name}' "
             f"(and model version {this.model_version}) in {run.path.parent}.")])
     before = Manifest.from_dict(prev.manifest)
     try:
         result = compare(prev, run, year=year, dt_b=dt)
     except BrokenRunError as err:  # issue #9: a damaged earlier run never blocks a report
-        return Section(*SECTIONS[5], [Paragraph(
+        return _section("changes", [Paragraph(
             f"The previous run of this lineage, {prev.id}, cannot be read ({err.reason}): "
             f"nothing to compare with. {remedy(prev.id, prev.manifest).capitalize()}.")])
     blocks: list = [Paragraph(f"Compared with {prev.id} (created {before.created}, same "
@@ -435,14 +884,38 @@ def changes_section(run: Run, year: int = YEAR, dt: xr.DataTree | None = None) -
                          "log10 shift (dex)", "90% before", "90% now"], rows,
                         numeric=(2, 3, 4, 5, 6, 7),
                         caption="Red: moved by 0.1 dex (a factor 1.26) or more."))
-    return Section(*SECTIONS[5], blocks)
+    return _section("changes", blocks)
 
 
 # -- 7. drivers ------------------------------------------------------------------------------
 
 
-def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = YEAR
-                    ) -> Section:
+#: What a quantity rests on, as the drivers table's last column says it.
+RESTS_ON = {"prior": Cell("prior", "bad"), "conflict": Cell("prior and data in conflict", "far"),
+            "data": Cell("data", "good")}
+
+
+def rests_on(row: pd.Series) -> str:
+    """``prior``, ``conflict`` or ``data``: one row of :func:`prior_dominance` in a word.
+
+    Parameters
+    ----------
+    row : pandas.Series
+        A row with ``prior_dominated`` and ``diagnosis``.
+
+    Returns
+    -------
+    str
+        A key of :data:`RESTS_ON`.
+    """
+    if bool(row["prior_dominated"]):
+        return "prior"
+    diagnosis = "" if pd.isna(row["diagnosis"]) else str(row["diagnosis"])
+    return "conflict" if "conflict" in diagnosis else "data"
+
+
+def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = YEAR,
+                    influence: pd.DataFrame | None = None) -> Section:
     """7. The most influential observations, and what rests on the priors.
 
     Parameters
@@ -455,17 +928,19 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
         Its report context.
     year : int
         The year.
+    influence : pandas.DataFrame, optional
+        The run's influence table for ``year``, when already computed.
 
     Returns
     -------
     Section
     """
     if draws_group(dt) != "posterior":
-        return Section(*SECTIONS[6], [Paragraph(
+        return _section("drivers", [Paragraph(
             "A prior-only run: no observation conditions it, so everything rests on the "
-            "priors (section 8).")])
+            "priors (section 9).")])
     blocks: list = [Heading("Observations with the most influence")]
-    table = influence_table(dt, year=year, top=10)
+    table = (influence if influence is not None else influence_table(dt, year=year)).head(10)
     by_id = subjects(dt)
     rows = []
     for _, r in table.iterrows():
@@ -491,34 +966,40 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
     params = frame[frame["kind"] == "parameter"]
     heads = frame[frame["kind"] == "headline"]
     dominated = list(params.index[params["prior_dominated"]])
-    leaning = list(heads.index[heads["prior_dominated"]])
+    rests = {name: rests_on(r) for name, r in frame.iterrows()}
+    groups = {k: [n for n in heads.index if rests[n] == k] for k in RESTS_ON}
     blocks.append(Paragraph(
         "Prior-dominated parameters (the data narrowed them little: posterior sd at least "
         f"{PRIOR_DOMINATED_SD_RATIO:.0%} of the prior's, or power-scaling diagnoses a strong "
-        "prior / weak likelihood): "
-        + (", ".join(dominated) if dominated else "none") + ". "
-        + ("Headline conclusions that lean on priors: " + ", ".join(leaning) + "."
-           if leaning else "No headline conclusion is mostly prior-driven by these measures.")))
-    conflict = list(heads.index[heads["diagnosis"].fillna("").astype(str)
-                                .str.contains("conflict")])
-    if conflict:
-        blocks.append(Paragraph(
-            "Power-scaling flags a potential prior-data conflict for " + ", ".join(conflict)
-            + ": both tempering the prior and tempering the likelihood move these forecasts, "
-            "so the priors and the evidence pull in somewhat different directions; the "
-            "assumptions in section 8 matter for them as well as the evidence."))
-    rows = [[name, r["kind"], fmt(r["sd_ratio"]), fmt(r["psense_prior"]),
-             fmt(r["psense_likelihood"]), str(r["diagnosis"] or "") if not pd.isna(
-                 r["diagnosis"]) else "",
-             Cell("prior", "bad") if r["prior_dominated"] else Cell("data", "good")]
-            for name, r in frame.iterrows()]
-    blocks.append(Table(["quantity", "kind", "posterior sd / prior sd", "psense prior",
-                         "psense likelihood", "diagnosis", "rests on"], rows,
-                        numeric=(2, 3, 4),
-                        caption=f"Headline quantities on a log10 scale in {year}. Power-"
-                        "scaling sensitivity (ArviZ psense_summary, threshold 0.05): how much "
-                        "the posterior moves when the prior or likelihood is tempered."))
-    return Section(*SECTIONS[6], blocks)
+        "prior / weak likelihood): " + (", ".join(dominated) if dominated else "none") + "."))
+    words = {"prior": "rest mostly on the priors",
+             "conflict": "show a potential prior-data conflict (tempering the prior and "
+                         "tempering the likelihood both move them: the priors and the "
+                         "evidence pull in somewhat different directions, so the assumptions "
+                         "in section 9 matter for them as well as the evidence)",
+             "data": "rest on the data"}
+    parts = [f"{len(names)} {words[k]}" + (f" ({', '.join(names)})" if names and k != "data"
+                                          else "")
+             for k, names in groups.items() if names]
+    blocks.append(Paragraph(f"Of the {len(heads)} headline quantities in {year}, "
+                            + "; ".join(parts) + ". The last column of the table says which "
+                            "for each row."))
+    rows = {name: [name, r["kind"], fmt(r["sd_ratio"]), fmt(r["psense_prior"]),
+                   fmt(r["psense_likelihood"]), str(r["diagnosis"] or "") if not pd.isna(
+                       r["diagnosis"]) else "", RESTS_ON[rests[name]]]
+            for name, r in frame.iterrows()}
+    columns = ["quantity", "kind", "posterior sd / prior sd", "psense prior",
+               "psense likelihood", "diagnosis", "rests on"]
+    caption = (f"Headline quantities on a log10 scale in {year}. Power-scaling sensitivity "
+               "(ArviZ psense_summary, threshold 0.05): how much the posterior moves when "
+               "the prior or likelihood is tempered.")
+    blocks.append(Table(columns, [rows[n] for n in heads.index], numeric=(2, 3, 4),
+                        caption=caption))
+    blocks.append(Details(
+        f"Every scalar parameter ({len(params)}; {len(dominated)} prior-dominated)",
+        [Table(columns, [rows[n] for n in params.index], numeric=(2, 3, 4))]))
+    return _section("drivers", blocks)
+
 
 
 # -- 8. assumptions --------------------------------------------------------------------------
@@ -558,8 +1039,9 @@ def assumptions_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
     blocks: list = [
         Paragraph(f"Every prior of config '{name}', with the {label} median and 90% interval "
                   "of each sampled parameter. Sources: models/priors.py."),
-        Table(["parameter", "prior", f"{label} median", "90% interval", "source"], rows,
-              numeric=(2, 3)),
+        Details(f"The {len(rows)} priors, each with its source",
+                [Table(["parameter", "prior", f"{label} median", "90% interval", "source"],
+                       rows, numeric=(2, 3))]),
         Heading("Fixed conversions"),
     ]
     crow = []
@@ -573,7 +1055,7 @@ def assumptions_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
         blocks.append(Paragraph(
             f"This run did not store its {' and '.join(ctx.from_today)}: they are read from "
             "this installation's models/priors.py.", "note"))
-    return Section(*SECTIONS[7], blocks)
+    return _section("assumptions", blocks)
 
 
 # -- 9. evidence -----------------------------------------------------------------------------
@@ -596,7 +1078,7 @@ EVIDENCE_FIELDS = ("id", "subject", "metric", "date", "value", "unit", "low", "h
 
 
 def evidence_section(obs: pd.DataFrame) -> Section:
-    """9. Every observation of the run, by kind, with its role in the model.
+    """The appendix: every observation of the run, one collapsible group per kind.
 
     Parameters
     ----------
@@ -608,7 +1090,8 @@ def evidence_section(obs: pd.DataFrame) -> Section:
     Section
     """
     if obs.empty:
-        return Section(*SECTIONS[8], [Paragraph("This run used no observations.")])
+        return _section("evidence", [Paragraph("This run used no observations.")],
+                        cls="appendix")
     role = obs["role"].astype(str).replace("nan", "")
     context = role.str.startswith("context")
     none = role == ""
@@ -617,17 +1100,22 @@ def evidence_section(obs: pd.DataFrame) -> Section:
             f"names it), {int(context.sum())} are context the model does not condition on "
             "(the role says why)")
     text += f", {int(none.sum())} have no role recorded." if none.any() else "."
-    blocks: list = [Paragraph(text + " Grouped by kind; sources link where they give a URL.")]
+    blocks: list = [Paragraph(text + " Grouped by kind (click a kind to open it); sources "
+                              "link where they give a URL. All of them are also in "
+                              "evidence.csv beside this report.")]
     text_obs = obs.reindex(columns=list(EVIDENCE_FIELDS)).fillna("").astype(str)
     text_obs = text_obs.replace("nan", "")
     for kind, rows in text_obs.groupby(obs["kind"], sort=True):
-        blocks.append(Heading(f"{kind} ({len(rows)})"))
+        n_used = int(used[rows.index].sum())
         table = [[r["id"], r["subject"], r["metric"], r["date"], _value_text(r), r["status"],
                   r["role"] or "(none)", linkify(r["source"]), r["note"]]
                  for r in rows.to_dict("records")]
-        blocks.append(Table(["id", "subject", "metric", "date", "value", "status", "role",
-                             "source", "note"], table, cls="evidence"))
-    return Section(*SECTIONS[8], blocks)
+        blocks.append(Details(
+            f"{kind}: {len(rows)} observations ({n_used} conditioning, "
+            f"{len(rows) - n_used} context)",
+            [Table(["id", "subject", "metric", "date", "value", "status", "role", "source",
+                    "note"], table, cls="evidence")]))
+    return _section("evidence", blocks, cls="appendix")
 
 
 # -- 10. provenance --------------------------------------------------------------------------
@@ -656,6 +1144,7 @@ def provenance_section(run: Run, m: Manifest) -> Section:
 
     rows = [
         ["run id", m.run_id],
+        ["posterior", path_line(run.manifest)],
         ["created", m.created],
         ["observation hash", m.observation_hash],
         ["observations", f"{text(m.n_observations)} ("
@@ -672,7 +1161,7 @@ def provenance_section(run: Run, m: Manifest) -> Section:
         ["timings (s)", kv(m.timings)],
         ["run folder", str(run.path)],
     ]
-    return Section(*SECTIONS[9], [Table(["field", "value"], [[k, str(v)] for k, v in rows])])
+    return _section("provenance", [Table(["field", "value"], [[k, str(v)] for k, v in rows])])
 
 
 # -- all ---------------------------------------------------------------------------------------
@@ -680,7 +1169,7 @@ def provenance_section(run: Run, m: Manifest) -> Section:
 
 def build_sections(run: Run, dt: xr.DataTree | None = None,
                    year: int = YEAR) -> list[Section]:
-    """The ten sections of a run's report, in order.
+    """The eleven sections of a run's report, in order.
 
     Parameters
     ----------
@@ -697,18 +1186,61 @@ def build_sections(run: Run, dt: xr.DataTree | None = None,
     """
     dt = dt if dt is not None else run.datatree()
     ctx = report_context(run)
-    obs = observations_from_datatree(dt) if "observations" in dt.children else \
-        pd.DataFrame(columns=["id", "kind", "role", "value", "unit", "date", "metric"])
+    obs = report_observations(dt)
+    until = latest_observation_year(ctx.manifest, obs)
+    influence = None
+    if draws_group(dt) == "posterior" and "log_likelihood" in dt.children:
+        influence = influence_table(dt, year=year)
+        by_id = subjects(dt)
+        influence["subject"] = influence["obs_id"].astype(str).map(by_id).fillna("")
+    diffs = essay_differences(dt, year, influence) if year == ESSAY_YEAR else []
+    trust = latest_backtest(run.path.parent, ctx.manifest.config_name)
     return [
         verdict_section(ctx.manifest),
+        summary_section(dt, ctx, diffs, trust, year),
         headline_section(dt, ctx, year),
-        trajectories_section(dt, obs, ctx),
+        trajectories_section(dt, obs, ctx, until),
         speed_trade_section(dt, year),
-        capabilities_section(dt, ctx),
+        capabilities_section(dt, obs, ctx, until),
         changes_section(run, year, dt),
-        drivers_section(run, dt, ctx, year),
+        drivers_section(run, dt, ctx, year, influence),
         assumptions_section(dt, ctx),
-        evidence_section(obs),
         provenance_section(run, ctx.manifest),
+        evidence_section(obs),
     ]
 
+
+def report_observations(dt: xr.DataTree) -> pd.DataFrame:
+    """A run's observations (an empty frame with the needed columns when it has none).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if "observations" in dt.children:
+        return observations_from_datatree(dt)
+    return pd.DataFrame(columns=["id", "kind", "role", "value", "unit", "date", "metric",
+                                 "subject"])
+
+
+def evidence_file(dt: xr.DataTree) -> tuple[str, bytes]:
+    """``("evidence.csv", bytes)``: the run's observations, every field, as CSV.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+
+    Returns
+    -------
+    tuple
+        The file name and its content.
+    """
+    obs = report_observations(dt)
+    fields = tuple(dict.fromkeys(["id", "kind", *EVIDENCE_FIELDS, *obs.columns]))
+    return "evidence.csv", evidence_csv(obs, fields)

@@ -1,10 +1,13 @@
-"""The report opens in a real browser: headless Chromium renders a non-blank page, offline.
+"""The report opens in a real browser: headless Chromium renders it offline and it reads right.
 
-Skipped when ``/usr/bin/chromium`` is absent (the CI script installs it).
+Skipped when ``/usr/bin/chromium`` is absent (the CI script installs it). The report itself
+holds no script; the layout test measures a copy of it with a small measuring script added.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -14,23 +17,57 @@ from fixture_runs import SMALL, install
 
 from gpt2030.inference.runs import load_run
 from gpt2030.reports.report import write_report
+from gpt2030.reports.sections import SECTIONS
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WIDTH = 1400
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium not installed (apt-get install chromium)")
+
+#: Measures the rendered page and writes the numbers into the DOM as JSON.
+MEASURE = """<script>
+window.addEventListener('load', () => {
+  const doc = document.documentElement;
+  const top = (el) => el.getBoundingClientRect().top + window.scrollY;
+  const appendix = document.getElementById('evidence');
+  const out = {
+    width: doc.clientWidth, height: doc.scrollHeight,
+    appendix_top: appendix ? top(appendix) : null,
+    sections: [...document.querySelectorAll('section')].map(s => s.id),
+    details: [...document.querySelectorAll('#evidence details')].map(d => ({
+      open: d.open, summary: d.querySelector('summary').textContent,
+      height: d.getBoundingClientRect().height})),
+    images: [...document.images].map(i => [i.naturalWidth, i.naturalHeight]),
+  };
+  const pre = document.createElement('pre');
+  pre.id = 'measured';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(),
-                    reason="/usr/bin/chromium not installed (apt-get install chromium)")
-def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    run = load_run(install(tmp_path / "home", SMALL), SMALL)
-    html = write_report(run, tmp_path / "report")
-    png = tmp_path / "shot.png"
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
     cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-           "--window-size=1400,2400", f"--screenshot={png}", html.as_uri()]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+           "--disable-sync", f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("browser")
+    run = load_run(install(tmp / "home", SMALL), SMALL)
+    return write_report(run, tmp / "report")
+
+
+@needs_chromium
+def test_report_renders_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
+    png = tmp_path / "shot.png"
+    result = _chromium(f"--window-size={WIDTH},2400", f"--screenshot={png}",
+                       report_html.as_uri(), profile=tmp_path / "profile")
     assert png.is_file(), f"no screenshot; chromium said: {result.stderr[-2000:]}"
     data = png.read_bytes()
     assert data[:8] == PNG_MAGIC
@@ -44,3 +81,51 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     # more than a handful of distinct colours: text, tables, banner and figures rendered
     distinct = np.unique((pixels[::4, ::4] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     assert len(distinct) > 50
+
+
+def measure(report_html: Path, tmp_path: Path) -> dict:
+    """Render a copy of the report with :data:`MEASURE` added; return its numbers."""
+    html = report_html.read_text(encoding="utf-8")
+    assert "<script" not in html.lower(), "the report itself must hold no script"
+    copy = report_html.parent / "measured.html"
+    copy.write_text(html.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    result = _chromium(f"--window-size={WIDTH},900", "--virtual-time-budget=5000",
+                       "--dump-dom", copy.as_uri(), profile=tmp_path / "profile")
+    found = re.search(r'<pre id="measured">(.*?)</pre>', result.stdout, re.S)
+    assert found, f"no measurement; chromium said: {result.stderr[-2000:]}"
+    import html as html_module
+
+    return json.loads(html_module.unescape(found.group(1)))
+
+
+@needs_chromium
+def test_report_layout_in_chromium(report_html: Path, tmp_path: Path) -> None:
+    """The new sections render, the evidence is a closed appendix, the main part dominates."""
+    m = measure(report_html, tmp_path)
+    assert m["width"] >= WIDTH - 40
+    assert m["sections"] == [anchor for anchor, _ in SECTIONS]
+    # every figure decoded (a broken data URI gives a 0x0 image)
+    assert m["images"] and all(w > 300 and h > 150 for w, h in m["images"])
+    details = m["details"]
+    assert details, "the evidence appendix has no <details> per kind"
+    assert not any(d["open"] for d in details), "evidence groups must start closed"
+    assert all(re.search(r"\d+ observations \(\d+ conditioning, \d+ context\)", d["summary"])
+               for d in details)
+    # The issue's measure: the evidence appendix (closed) is under a third of the page, so the
+    # page is the report, not the list of observations (before: ~85% of the page height).
+    appendix = m["height"] - m["appendix_top"]
+    assert appendix < m["height"] / 3, (appendix, m["height"])
+    assert m["appendix_top"] > 2 * m["height"] / 3
+
+
+@needs_chromium
+def test_report_prints_to_pdf(report_html: Path, tmp_path: Path) -> None:
+    """The print stylesheet: the page prints (A4) without the navigation."""
+    pdf = tmp_path / "report.pdf"
+    result = _chromium("--no-pdf-header-footer", f"--print-to-pdf={pdf}", report_html.as_uri(),
+                       profile=tmp_path / "profile")
+    assert pdf.is_file(), f"no PDF; chromium said: {result.stderr[-2000:]}"
+    data = pdf.read_bytes()
+    assert data[:5] == b"%PDF-"
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
+    assert 3 <= pages <= 60, pages

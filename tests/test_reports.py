@@ -1,4 +1,4 @@
-"""The report: ten sections in HTML and Markdown, figures with units, escaping, the banner.
+"""The report: eleven sections in HTML and Markdown, figures with units, escaping, the banner.
 
 Fast tier: no sampling. Reports are rendered from the small stored runs in ``tests/data/runs``,
 always copied first.
@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from fixture_runs import BROKEN, FIXTURES, SMALL
@@ -41,8 +42,8 @@ from gpt2030.reports.sections import (
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = "<script>alert(1)</script>"
-FIGURES = ("fig-compute.png", "fig-scaling.png", "fig-speed.png", "fig-work.png",
-           "fig-capabilities.png")
+FIGURES = ("fig-essay.png", "fig-compute.png", "fig-scaling.png", "fig-speed.png",
+           "fig-work.png", "fig-capabilities.png")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,8 @@ def test_every_section_in_order_in_html_and_markdown(report: Path) -> None:
         assert f"## {md_escape(title)}" in md, title
         positions.append(html.index(f"<h2>{title}</h2>"))
     assert positions == sorted(positions), "sections out of order"
-    assert len(SECTIONS) == 10
+    assert len(SECTIONS) == 11
+    assert SECTIONS[1][0] == "summary" and SECTIONS[-1][0] == "evidence"
 
 
 def test_figures_written_beside_markdown_and_embedded_in_html(report: Path) -> None:
@@ -146,7 +148,7 @@ def test_verdict_banner_for_the_broken_run(broken_run: Run, tmp_path: Path) -> N
     html = path.read_text()
     md = (tmp_path / "broken" / "report.md").read_text()
     banner = html.index('class="banner bad"')
-    assert banner < html.index("<h2>2. Headline")
+    assert banner < html.index("<h2>2. The forecast in plain words")
     assert "FAIL" in html[banner:banner + 400]
     failing = [c["name"] for c in broken_run.manifest["diagnostics"]["checks"]
                if not c["passed"]]
@@ -174,17 +176,25 @@ def test_figures_have_axis_labels_with_units(small_run: Run, small_dt: xr.DataTr
     points = evidence_points(obs, obs["role"] == "compute")
     probs = {th.name: capability_probabilities(small_dt, th.benchmark, th.accuracy)
              for th in ctx.thresholds}
-    figs = [figures.fig_compute(small_dt, points, 1e28),
-            figures.fig_scaling(small_dt, points, points), figures.fig_speed(small_dt, points),
-            figures.fig_work(small_dt, {"work_years": 1.8e6}),
-            figures.fig_capabilities(ctx.thresholds, probs)]
-    units = re.compile(r"\((FLOP|tokens/s|count|%)\)")
+    essay = {"speed": 5.0, "low": 0.5, "high": 20.0, "traded": 125.0, "k": 5}
+    figs = [figures.fig_compute(small_dt, points, points, 1e28, 2024.5),
+            figures.fig_scaling(small_dt, points, points, 2024.5),
+            figures.fig_speed(small_dt, points, points, 2024.5, essay),
+            figures.fig_work(small_dt, {"work_years": 1.8e6}, 2024.5),
+            figures.fig_capabilities(ctx.thresholds, probs, {}, 2024.5)]
+    units = re.compile(r"\((FLOP|tokens/s|count|%|x human|human-years|copies)\)$")
     for fig in figs:
         assert isinstance(fig, Figure) and isinstance(fig.canvas, FigureCanvasAgg)
         for ax in fig.axes:
             assert ax.get_xlabel() == "year"
+            # one quantity per axis: exactly one unit in the label
             assert ax.get_ylabel() and units.search(ax.get_ylabel()), ax.get_ylabel()
+            assert ax.get_ylabel().count("(") == 1, ax.get_ylabel()
+            # observed | forecast: a vertical line at the latest observation
+            assert any(list(line.get_xdata()) == [2024.5, 2024.5] for line in ax.lines), \
+                ax.get_title()
     assert figs[0].axes[0].get_yscale() == "log"
+    assert [len(f.axes) for f in figs[1:4]] == [2, 2, 2]  # two quantities: two axes
 
 
 def test_observations_overlaid(small_dt: xr.DataTree) -> None:
@@ -360,3 +370,256 @@ def test_previous_run_is_the_last_forecast_of_the_same_lineage(tmp_path: Path) -
     runs = {r.id: r for r in list_runs(tmp_path)}
     assert previous_run(runs["r5"]).id == "r1"
     assert previous_run(runs["r1"]) is None
+
+
+# -- issue #13: the reader's questions --------------------------------------------------------
+
+
+def _section_html(html: str, anchor: str) -> str:
+    start = html.index(f'<section id="{anchor}"')
+    return html[start:html.index("</section>", start)]
+
+
+def test_essay_links_reproduce_the_essays_own_arithmetic() -> None:
+    """The essay's implied links give back its headline figures through the chain."""
+    from gpt2030.inference.reporting import EssayLinks
+    from gpt2030.models.essay import ESSAY_2030
+    from gpt2030.models.priors import FORWARD_FLOP_PER_PARAM, MINUTES_PER_YEAR
+
+    e = EssayLinks.from_essay()
+    passes = e.training_compute / (FORWARD_FLOP_PER_PARAM * e.parameters)
+    work = passes / (e.human_tokens_per_minute * MINUTES_PER_YEAR)
+    assert work == pytest.approx(ESSAY_2030["work_years"].median)
+    assert e.serial_speed * 60 / e.human_tokens_per_minute == pytest.approx(5.0)
+    assert passes / e.gpt3_passes == pytest.approx(100.0)
+    assert work / e.training_duration_years == pytest.approx(1.5e6)
+    assert e.human_tokens_per_minute == pytest.approx(380 * 4 / 3)
+    assert e.serial_speed_2023 == pytest.approx(12.0)
+
+
+@pytest.fixture(scope="module")
+def influence(small_dt: xr.DataTree):
+    from gpt2030.inference.diagnostics import subjects
+    from gpt2030.inference.influence import influence_table
+
+    table = influence_table(small_dt, year=2030)
+    table["subject"] = table["obs_id"].map(subjects(small_dt)).fillna("")
+    return table
+
+
+def test_essay_differences_add_up_and_match_forecast_and_influence(
+        small_dt: xr.DataTree, influence) -> None:
+    from gpt2030.inference.forecast import forecast_table
+    from gpt2030.inference.reporting import essay_differences
+
+    diffs = essay_differences(small_dt, 2030, influence)
+    assert [abs(d.dex) for d in diffs] == sorted((abs(d.dex) for d in diffs), reverse=True)
+    table = forecast_table(small_dt, 2030)
+    for d in diffs:
+        assert d.median == pytest.approx(table[d.key]["median"])  # the numbers of `forecast`
+        # the links' medians explain the difference up to what medians cannot multiply
+        assert abs(d.residual) < 0.5, (d.key, d.residual)
+        shifts = influence[d.key].abs()
+        for m in d.movers:
+            row = influence[influence["obs_id"] == m.obs_id].iloc[0]
+            assert m.shift == pytest.approx(float(row[d.key]))  # the numbers of `influence`
+            if m.reliable:  # no reliable row moves it more than a reliable row named
+                ok = influence["reliable"].astype(bool)
+                named = {x.obs_id for x in d.movers}
+                others = shifts[ok & ~influence["obs_id"].isin(named)]
+                assert others.empty or others.max() <= abs(m.shift) + 1e-12
+    speed = next(d for d in diffs if d.key == "speed_vs_human")
+    p = speed.speed_parts
+    assert p["growth"] == pytest.approx(p["trend"] + p["size"], abs=0.2)
+
+
+def test_summary_section_names_the_largest_differences(report: Path, small_dt: xr.DataTree,
+                                                       influence) -> None:
+    from gpt2030.inference.reporting import essay_differences
+    from gpt2030.reports.sections import plain
+
+    html = (report / "report.html").read_text()
+    part = _section_html(html, "summary")
+    assert html.index('id="summary"') < html.index('id="headline"')
+    for heading in ("What 2030 looks like", "How and why it differs from the essay",
+                    "How far to trust it", "What the model cannot know"):
+        assert f"<h3>{heading}</h3>" in part
+    diffs = essay_differences(small_dt, 2030, influence)
+    for d in diffs[:3]:
+        item = next(li for li in re.findall(r"<li>(.*?)</li>", part, re.S)
+                    if li.startswith(d.label))
+        assert f"{plain(d.median)} {d.unit}" in item
+        assert f"{d.dex:+.2f} dex" in item
+        largest = max(d.links, key=lambda link: abs(link.dex))
+        assert largest.label in item
+    # no backtest stored beside the fixture: said so, plainly
+    assert "No backtest yet" in part
+    assert "tokens per second" in part and "essay&#x27;s definition" in part
+
+
+def _backtest_doc(created: str, coverage: dict[str, tuple[int, float, float]]) -> dict:
+    def scores(n: int, c90: float, pit: float) -> dict:
+        return {"n": n, "gpt2030": {"coverage50": c90 / 2, "coverage90": c90, "crps": 0.4,
+                                    "log_score": -1.0, "pit_mean": pit},
+                "naive": {}, "crps_diff": {}}
+
+    total = sum(n for n, _, _ in coverage.values())
+    return {"name": f"default-{created[:10]}", "config": "default", "created": created,
+            "cutoffs": [{"cutoff": "2023-06-30", "run_id": "r-x", "n_train": 168,
+                         "n_heldout": total, "n_scored": total,
+                         "overall": scores(total, 0.83, 0.70),
+                         "by_kind": {k: scores(*v) for k, v in coverage.items()}}]}
+
+
+def test_trust_quotes_the_latest_backtest_and_where_it_misses(small_run: Run,
+                                                              tmp_path: Path) -> None:
+    import json as _json
+
+    from gpt2030.inference.reporting import latest_backtest
+    from gpt2030.reports.sections import trust_blocks
+
+    runs = tmp_path / "runs"
+    (runs / "backtests").mkdir(parents=True)
+    old = _backtest_doc("2026-01-01T00:00:00+00:00", {"compute": (17, 0.20, 0.5)})
+    new = _backtest_doc("2026-11-27T10:00:00+00:00",
+                        {"compute": (17, 1.0, 0.55), "speed": (182, 0.82, 0.78),
+                         "tokens_per_param": (9, 0.67, 0.6), "bandwidth": (2, 0.0, 0.9)})
+    (runs / "backtests" / "a.json").write_text(_json.dumps(new))
+    (runs / "backtests" / "b.json").write_text(_json.dumps(old))
+    (runs / "backtests" / "broken.json").write_text("{not json")
+    trust = latest_backtest(runs)
+    assert trust is not None and trust.date == "2026-11-27"
+    worst = trust.cutoffs[0].worst
+    # bandwidth (0% of 2 rows) has fewer rows than needed to be named
+    assert worst.kind == "tokens_per_param"
+    html = to_html(Document("t", "s", [Section("x", "X", trust_blocks(trust, [], "pass"))]))
+    assert "2026-11-27" in html and "2023-06-30" in html
+    assert "83% of the 210 later rows" in html and "mean PIT 0.70" in html
+    assert "the intervals are too narrow" in html and "too low" in html
+    assert "Where the model is known to miss: tokens per parameter" in html
+    assert "67% of the 9 later rows" in html
+    assert latest_backtest(tmp_path / "nothing") is None
+
+
+def test_capabilities_show_observed_history_then_probabilities(
+        small_run: Run, small_dt: xr.DataTree) -> None:
+    """A MATH-500 score of 97.5% in 2024-12 makes MATH >= 92% reached: no probability after."""
+    from gpt2030.inference.reporting import report_context
+    from gpt2030.inference.runs import observations_from_datatree
+    from gpt2030.reports.sections import capabilities_section
+
+    ctx = report_context(small_run)
+    obs = observations_from_datatree(small_dt)
+    extra = obs.iloc[[0]].copy()
+    extra.index = ["benchmark_score:math-500:test-o1:2024-12-17"]
+    extra = extra.assign(id=extra.index, kind="benchmark_score", subject="test-o1",
+                         metric="MATH-500", value="97.5", unit="%", date="2024-12-17",
+                         role="benchmark", source="https://example.org/o1")
+    obs = pd.concat([obs, extra])
+    until = 2024.99
+    section = capabilities_section(small_dt, obs, ctx, until)
+    table = section.blocks[1]
+    header = table.columns
+    math_row = next(r for r in table.rows if r[0] == "MATH >= 92%")
+    cell = dict(zip(header, math_row, strict=True))
+    assert cell["P crosses 50%"] == "reached 2024"
+    assert cell["2024 obs."].value == "98%" and cell["2024 obs."].cls == "good"
+    later = [c for h, c in cell.items() if h.isdigit()]
+    assert later and all(getattr(c, "value", c) == "reached" for c in later)
+    # no year up to the latest observation carries a probability, for any threshold
+    for row in table.rows:
+        for h, c in zip(header, row, strict=True):
+            if h.endswith("obs."):
+                assert not re.fullmatch(r"\d+%", str(c)), (row[0], h, c)
+    history = section.blocks[3]
+    assert any(r[2] == "test-o1" and r[1] == "97.5%" for r in history.rows)
+
+
+def test_drivers_words_agree_with_the_table(small_run: Run, small_dt: xr.DataTree,
+                                            influence) -> None:
+    from gpt2030.inference.reporting import report_context
+    from gpt2030.reports.sections import drivers_section
+
+    section = drivers_section(small_run, small_dt, report_context(small_run), 2030, influence)
+    html = to_html(Document("t", "s", [section]))
+    counts = re.search(r"Of the (\d+) headline quantities in 2030, (.*?)\. The last", html)
+    assert counts
+    total = int(counts.group(1))
+    said = {"prior": 0, "conflict": 0, "data": 0}
+    for part in counts.group(2).split("; "):
+        n = int(part.split(" ")[0])
+        key = "prior" if "rest mostly on the priors" in part else \
+            "conflict" if "conflict" in part else "data"
+        said[key] = n
+    headline_table = next(b for b in section.blocks if isinstance(b, Table)
+                          and b.columns[-1] == "rests on" and b.rows[0][1] == "headline")
+    cells = [r[-1].value for r in headline_table.rows]
+    assert len(cells) == total == sum(said.values())
+    assert said == {"prior": cells.count("prior"),
+                    "conflict": cells.count("prior and data in conflict"),
+                    "data": cells.count("data")}
+    assert "No headline conclusion is mostly prior-driven" not in html
+
+
+def test_evidence_appendix_is_collapsible_and_written_as_csv(report: Path,
+                                                             small_dt: xr.DataTree) -> None:
+    import csv
+    import io
+
+    from gpt2030.inference.runs import observations_from_datatree
+
+    html = (report / "report.html").read_text()
+    part = _section_html(html, "evidence")
+    obs = observations_from_datatree(small_dt)
+    kinds = obs["kind"].value_counts()
+    summaries = re.findall(r"<details><summary>(.*?)</summary>", part)
+    assert len(summaries) == len(kinds)
+    for kind, n in kinds.items():
+        extra = 1 if kind == obs["kind"].iloc[0] else 0  # the hostile copy of row 0
+        assert any(s.startswith(f"{kind}: {n + extra} observations (") for s in summaries)
+    assert "<details open" not in part
+    rows = list(csv.DictReader(io.StringIO((report / "evidence.csv").read_text("utf-8"))))
+    assert len(rows) == len(obs) + 1
+    assert {r["id"] for r in rows} >= set(obs["id"].astype(str))
+    evil = next(r for r in rows if r["id"].startswith("evil-"))
+    assert evil["note"].startswith(PAYLOAD)  # the CSV keeps the text as it is (not HTML)
+    assert "@media print" in html and "@page" in html
+
+
+def test_report_out_owns_evidence_csv(small_run: Run, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "evidence.csv").write_text("old")
+    (out / "mine.csv").write_text("the user's")
+    write_report(small_run, out)
+    assert (out / "evidence.csv").read_text().startswith("id,")
+    assert (out / "mine.csv").read_text() == "the user's"
+
+
+def test_new_prose_is_escaped(small_dt: xr.DataTree, small_run: Run) -> None:
+    """Subjects, ids and backtest names reach the new prose as text, never as markup."""
+    from gpt2030.inference.reporting import (
+        BacktestTrust,
+        ChainLink,
+        CutoffTrust,
+        EssayDifference,
+        KindScore,
+        Mover,
+        report_context,
+    )
+    from gpt2030.reports.render import to_markdown
+    from gpt2030.reports.sections import summary_section
+
+    link = ChainLink("compute", "frontier training compute", "FLOP", 2e28, 1e28, 1, "cited")
+    diff = EssayDifference("training_compute_flop", f"Compute {PAYLOAD}", "FLOP", 2e28, 1e27,
+                           1e29, 1e28, [link], [Mover(f"id-{PAYLOAD}", f"{PAYLOAD} | x",
+                                                      -0.1, True)])
+    kind = KindScore(f"kind{PAYLOAD}", 20, 0.2, 0.5, 0.9)
+    trust = BacktestTrust(f"bt-{PAYLOAD}", "2026-11-27T00:00:00", "default",
+                          [CutoffTrust("2023-06-30", 10, kind, {kind.kind: kind})])
+    doc = Document("t", "s", [summary_section(small_dt, report_context(small_run), [diff],
+                                              trust)])
+    html, md = to_html(doc), to_markdown(doc)
+    assert "<script" not in html.lower() and "<script" not in md.lower()
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4
+    assert "\\| x" in md

@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "data" / "runs"
-SMALL = "r20261127T211144-f67d5b238d4c"
-BROKEN = "r20261127T211614-eab64747ace1"
+SMALL = "r20261128T084134-40d53f035c5f"
+BROKEN = "r20261128T085506-7abfca98b2ce"
 
 
 def install(home: Path, *run_ids: str) -> Path:

@@ -8,7 +8,11 @@ package versions, timings and diagnostics verdict.
 
 Runs are checked when listed or loaded (:func:`check_run`): a manifest that does not parse or
 lacks a field, or a ``run.nc`` that does not open or lacks a group, makes a
-:class:`BrokenRun`, which is listed with its reason, never reused and never read.
+:class:`BrokenRun`, which is listed with its reason, never reused and never read. Listing
+reads manifests only: each ``run.nc`` is checked without being opened (its HDF5 signature,
+the end of file its superblock records, and the size the manifest recorded when the run was
+saved); the run a command reads or reuses is also opened and its groups checked
+(:func:`verify_run`). Runs saved before the size was recorded are opened when listed.
 
 "The latest run", which every reading command uses when no run is named, is the latest run
 of the ``default`` configuration fitted to all observations (no cutoff, not prior-only) by
@@ -161,6 +165,7 @@ class Manifest:
     latest_observation: str | None = None
     packages: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    run_nc_bytes: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> Manifest:
@@ -405,6 +410,8 @@ def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path) -> Run:
     # A run folder appears complete, or not at all (a killed save leaves a ``.tmp-*``).
     with atomic_path(final, directory=True, prefix=f".tmp-{manifest['run_id']}-") as tmp:
         dt.to_netcdf(tmp / RUN_FILE, encoding=_compressed(dt))
+        # What lets a listing check run.nc without opening it (see check_run).
+        manifest = {**manifest, "run_nc_bytes": (tmp / RUN_FILE).stat().st_size}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return Run(final, manifest)
 
@@ -446,9 +453,116 @@ def check_manifest(manifest: object, folder: str) -> str | None:
     return None
 
 
+#: Every netCDF-4 file is an HDF5 file, which starts with this signature (the HDF5 file
+#: format specification, section II.A; netCDF-C and h5netcdf write no user block).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _hdf5_end(head: bytes) -> int | None:
+    """The end-of-file address an HDF5 superblock at offset 0 records, or None.
+
+    Superblock versions 0 and 1 store it after the base and free-space addresses (at byte 24
+    or 28), versions 2 and 3 after the base and extension addresses (at byte 12); every
+    address is ``size of offsets`` bytes, little-endian, relative to the base address.
+    """
+    if len(head) < 16:
+        return None
+    version = head[8]
+    if version in (0, 1):
+        size, start = head[13], 24 if version == 0 else 28
+    elif version in (2, 3):
+        size, start = head[9], 12
+    else:
+        return None
+    if size not in (2, 4, 8) or len(head) < start + 3 * size:
+        return None
+    base, end = (int.from_bytes(head[start + i * size:start + (i + 1) * size], "little")
+                 for i in (0, 2))
+    return base + end
+
+
+def file_problem(nc: Path, recorded_bytes: object = None) -> str | None:
+    """What is wrong with a ``run.nc``, found without opening it as netCDF, or None.
+
+    Parameters
+    ----------
+    nc : pathlib.Path
+        The file.
+    recorded_bytes : int, optional
+        Its size when the run was saved (the manifest's ``run_nc_bytes``).
+
+    Returns
+    -------
+    str or None
+        The reason it is broken: not an HDF5 (netCDF-4) file, shorter than the end of file
+        its superblock records (truncated), or another size than saved (damaged or
+        replaced).
+    """
+    try:
+        size = nc.stat().st_size
+        with open(nc, "rb") as fh:
+            head = fh.read(64)
+    except OSError as err:
+        return f"{RUN_FILE} does not open ({_first_line(err)})"
+    if not head.startswith(HDF5_SIGNATURE):
+        return f"{RUN_FILE} does not open (truncated or damaged: not a netCDF-4/HDF5 file)"
+    end = _hdf5_end(head)
+    if end is None:
+        return f"{RUN_FILE} does not open (truncated or damaged: unreadable HDF5 superblock)"
+    if size < end:
+        return f"{RUN_FILE} does not open (truncated: {size:,} of {end:,} bytes)"
+    if isinstance(recorded_bytes, int) and size != recorded_bytes:
+        return (f"{RUN_FILE} does not open as saved (damaged or replaced: {size:,} bytes, "
+                f"saved {recorded_bytes:,})")
+    return None
+
+
+def groups_problem(nc: Path, prior_only: bool) -> str | None:
+    """What is wrong with a ``run.nc`` once opened (netCDF4, no data read), or None.
+
+    Parameters
+    ----------
+    nc : pathlib.Path
+        The file.
+    prior_only : bool
+        Whether the run has no posterior (then only :data:`GROUPS_ALWAYS` are required).
+
+    Returns
+    -------
+    str or None
+        The reason: it does not open, or lacks a group a run of its kind holds.
+    """
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(nc, "r") as ds:
+            groups = set(ds.groups)
+    except Exception as err:  # any failure to open means a damaged file
+        return f"{RUN_FILE} does not open (truncated or damaged: {_first_line(err)})"
+    wanted = GROUPS_ALWAYS + (() if prior_only else GROUPS_POSTERIOR)
+    missing = [g for g in wanted if g not in groups]
+    if missing:
+        return f"{RUN_FILE} lacks the group(s) {', '.join(missing)}"
+    return None
+
+
 def check_run(path: Path) -> Run | BrokenRun:
-    """A run folder, checked: the manifest parses and has its fields, ``run.nc`` opens and
-    holds its groups. Returns the :class:`Run`, or a :class:`BrokenRun` with the reason."""
+    """A run folder, checked as cheaply as listing allows.
+
+    The manifest parses and has its fields, and ``run.nc`` passes :func:`file_problem`
+    (read from its first bytes and size, not opened). A run whose manifest recorded no size
+    (saved before sizes were recorded) is opened and its groups checked, as before.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A run folder.
+
+    Returns
+    -------
+    Run or BrokenRun
+        The :class:`Run`, or a :class:`BrokenRun` with the reason.
+    """
     if not (path / MANIFEST).is_file():
         return BrokenRun(path, f"{MANIFEST} is missing")
     try:
@@ -463,17 +577,39 @@ def check_run(path: Path) -> Run | BrokenRun:
     nc = path / RUN_FILE
     if not nc.is_file():
         return BrokenRun(path, f"{RUN_FILE} is missing", manifest)
-    try:
-        with xr.open_datatree(nc) as dt:
-            groups = set(dt.children)
-    except Exception as err:  # any failure to open means a damaged file
-        return BrokenRun(path, f"{RUN_FILE} does not open (truncated or damaged: "
-                         f"{_first_line(err)})", manifest)
-    wanted = GROUPS_ALWAYS + (() if manifest["prior_only"] else GROUPS_POSTERIOR)
-    missing = [g for g in wanted if g not in groups]
-    if missing:
-        return BrokenRun(path, f"{RUN_FILE} lacks the group(s) {', '.join(missing)}", manifest)
-    return Run(path, manifest)
+    recorded = manifest.get("run_nc_bytes")
+    reason = file_problem(nc, recorded)
+    if reason is None and not isinstance(recorded, int):
+        reason = groups_problem(nc, manifest["prior_only"])
+    return BrokenRun(path, reason, manifest) if reason else Run(path, manifest)
+
+
+def verify_run(run: Run) -> Run:
+    """The run, once its ``run.nc`` has been opened and holds its groups.
+
+    :func:`check_run` (what listing uses) does not open a file whose size the manifest
+    recorded; a command that reads or reuses a run calls this first.
+
+    Parameters
+    ----------
+    run : Run
+        A run that passed :func:`check_run`.
+
+    Returns
+    -------
+    Run
+        ``run``.
+
+    Raises
+    ------
+    BrokenRunError
+        When the file does not open or lacks a group.
+    """
+    if isinstance(run.manifest.get("run_nc_bytes"), int):  # else check_run opened it already
+        reason = groups_problem(run.path / RUN_FILE, bool(run.manifest["prior_only"]))
+        if reason:
+            raise BrokenRunError(run.id, reason, run.manifest)
+    return run
 
 
 def _run_folders(runs_dir: Path) -> list[Path]:
@@ -497,9 +633,9 @@ def scan_runs(runs_dir: Path) -> list[Run | BrokenRun]:
 
 def list_runs(runs_dir: Path) -> list[Run]:
     """Runs that look complete (a manifest that parses, a ``run.nc``), oldest first, any
-    model version: a quick listing. :func:`scan_runs` checks each run in full, and every
-    function that picks a run to read or reuse (:func:`load_run`, :func:`latest_run`,
-    :func:`find_run`) uses it."""
+    model version: a quick listing. :func:`scan_runs` checks each run (:func:`check_run`),
+    and every function that picks a run to read or reuse (:func:`load_run`,
+    :func:`latest_run`, :func:`find_run`) uses it."""
     found = []
     for path in _run_folders(runs_dir):
         if not (path / RUN_FILE).is_file():
@@ -568,7 +704,7 @@ def load_run(runs_dir: Path, run_id: str | None = None) -> Run:
             f"run {run.id} was made by model version {stored}, this is {MODEL_VERSION}: its "
             "variables may mean something else; re-run `gpt2030 infer` to refit"
         )
-    return run
+    return verify_run(run)
 
 
 def find_run(runs_dir: Path, key: str) -> Run | None:
@@ -579,14 +715,25 @@ def find_run(runs_dir: Path, key: str) -> Run | None:
     for run in reversed(scan_runs(runs_dir)):
         if isinstance(run, Run) and run.manifest.get("key") == key and \
                 run.manifest.get("model_version") == MODEL_VERSION:
-            return run
+            try:
+                return verify_run(run)
+            except BrokenRunError:
+                continue
     return None
 
 
 def broken_runs_with_key(runs_dir: Path, key: str) -> list[BrokenRun]:
     """Broken runs whose manifest names this key (what ``infer`` is about to fit again)."""
-    return [r for r in scan_runs(runs_dir)
-            if isinstance(r, BrokenRun) and r.field("key") == key]
+    found = []
+    for r in scan_runs(runs_dir):
+        if isinstance(r, Run) and r.manifest.get("key") == key:
+            try:
+                verify_run(r)  # listing did not open it
+            except BrokenRunError as err:
+                found.append(BrokenRun(r.path, err.reason, r.manifest))
+        elif isinstance(r, BrokenRun) and r.field("key") == key:
+            found.append(r)
+    return found
 
 
 #: What a run folder may hold, all written by gpt2030: ``runs remove`` deletes these only.

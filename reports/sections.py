@@ -135,8 +135,10 @@ def verdict_section(manifest: Manifest) -> Section:
         rows = [[c.name, check_value(c.value), c.threshold,
                  Cell("pass", "good") if c.passed else Cell("FAIL", "bad"), c.detail]
                 for c in checks]
-        blocks.append(Table(["check", "value", "threshold", "result", "detail"], rows,
-                            numeric=(1,)))
+        n_failed = sum(not c.passed for c in checks)
+        blocks.append(Details(
+            f"Every check: {len(checks) - n_failed} passed, {n_failed} failed",
+            [Table(["check", "value", "threshold", "result", "detail"], rows, numeric=(1,))]))
     return _section("verdict", blocks)
 
 
@@ -208,10 +210,13 @@ def _difference_item(d: EssayDifference, year: int) -> str:
     else:
         parts.append(f"The link: {text}.")
     if d.overtraining is not None and any(link.key == "parameters" for link in d.links):
-        parts.append(f"The frontier model is trained on {10 ** d.overtraining:.2g}x the "
-                     "compute-optimal tokens per parameter (overtraining), which makes it "
-                     f"{10 ** (0.5 * d.overtraining):.2g}x smaller than a compute-optimal "
-                     "model of the same compute.")
+        over = d.overtraining
+        parts.append(f"The frontier model is trained on {10 ** over:.2g}x the "
+                     "compute-optimal tokens per parameter ("
+                     + ("overtrained" if over >= 0 else "undertrained")
+                     + f"), which makes it {10 ** (0.5 * abs(over)):.2g}x "
+                     + ("smaller" if over >= 0 else "larger")
+                     + " than a compute-optimal model of the same compute.")
     sp = d.speed_parts
     if sp:
         parts.append(
@@ -304,13 +309,17 @@ def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
             if c.overall.coverage90 is not None and c.overall.pit_mean is not None) + "."
     blocks.append(Paragraph(text))
     items = []
+    feeds: dict[str, list[str]] = {}
     for d in diffs:
-        kinds = [main.kinds[k] for k in HEADLINE_KINDS.get(d.key, ()) if k in main.kinds]
-        if kinds:
-            items.append(f"{d.label} rests on " + "; ".join(
-                f"{_kind(k.kind)}: {_calibration_words(k)}" for k in kinds) + ".")
+        for k in HEADLINE_KINDS.get(d.key, ()):
+            feeds.setdefault(k, []).append(d.label[:1].lower() + d.label[1:])
+    for k, labels in feeds.items():
+        if k in main.kinds:
+            items.append(f"{_kind(k).capitalize()} (an input of {', '.join(labels)}): "
+                         f"{_calibration_words(main.kinds[k])}.")
         else:
-            items.append(f"{d.label}: the backtest scored no rows of its inputs.")
+            items.append(f"{_kind(k).capitalize()} (an input of {', '.join(labels)}): the "
+                         "backtest scored no rows of it.")
     if items:
         blocks.append(Bullets(items))
     worst = main.worst
@@ -404,7 +413,9 @@ def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDiffer
             f"At the median, the largest training run of {year} uses {q('training_compute_flop')}"
             f", on a frontier model of {q('parameters')} (active) trained on "
             f"{q('training_tokens')}. Served, it writes {q('serial_speed')}: "
-            f"{q('speed_vs_human')} human thinking speed. Its training compute could run "
+            f"{plain(table['speed_vs_human']['median'])} times human thinking speed (90% "
+            f"interval {plain(table['speed_vs_human']['q05'])}{DASH}"
+            f"{plain(table['speed_vs_human']['q95'])}). Its training compute could run "
             f"{q('work_years')} of human-speed work, which is {q('parallel_copies')} working "
             f"in parallel through one training run, learning {q('learning_years_per_day')}."
             + what))
@@ -413,7 +424,7 @@ def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDiffer
         top = diffs[:3]
         blocks.append(Paragraph(
             "The three largest differences from the essay's figures are in "
-            + ", ".join(d.label.lower() for d in top)
+            + ", ".join(d.label[:1].lower() + d.label[1:] for d in top)
             + ". Each headline is a product of links (compute, active parameters, human "
             "thinking speed, serial speed, training duration); the essay's value of a link "
             "is its cited figure or what its other figures imply. In dex (powers of ten) "
@@ -423,7 +434,8 @@ def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDiffer
         if rest:
             blocks.append(Paragraph(
                 "The other headlines: " + "; ".join(
-                    f"{d.label.lower()} {plain(d.median)} {d.unit} against the essay's "
+                    f"{d.label[:1].lower() + d.label[1:]} {plain(d.median)} {d.unit} "
+                    f"against the essay's "
                     f"{plain(d.essay)} ({_dex(d.dex)}, largest link: "
                     f"{max(d.links, key=lambda link: abs(link.dex)).label})" for d in rest)
                 + "."))
@@ -648,13 +660,17 @@ def speed_trade_section(dt: xr.DataTree, year: int = YEAR) -> Section:
         q = np.nanquantile(values[:, i], [0.05, 0.5, 0.95])
         rows.append([str(int(k)), str(int(k) ** 2), str(int(k) ** 3), fmt(q[1]),
                      interval(q[0], q[2])])
+    k5 = next((r for r in rows if r[0] == str(ESSAY_TRADE_K)), None)
+    at_k = (f" At the essay's k = {ESSAY_TRADE_K}: {k5[3]}x human at the median (90% "
+            f"interval {k5[4]})." if k5 else "")
     return _section("speed-trade", [
         Paragraph(f"The essay (section 2): giving up a factor k of throughput buys a model "
                   f"k² times faster (k³ parallel copies for one). Serial speed in {year} "
-                  "relative to human thinking, when traded at each k."),
-        Table(["k", "speed-up (k²)", "throughput given up (k³)", "median (x human)",
-               "90% interval (x human)"], rows, numeric=(0, 1, 2, 3, 4),
-              caption="The essay's example: 5x human at k = 5 gives 125x."),
+                  "relative to human thinking, when traded at each k." + at_k),
+        Details(f"The trade at every k from {rows[0][0]} to {rows[-1][0]}", [
+            Table(["k", "speed-up (k²)", "throughput given up (k³)", "median (x human)",
+                   "90% interval (x human)"], rows, numeric=(0, 1, 2, 3, 4),
+                  caption="The essay's example: 5x human at k = 5 gives 125x.")]),
     ])
 
 
@@ -745,7 +761,8 @@ def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
         cells = []
         for y in years:
             if last_seen is not None and y <= last_seen:
-                b = best.get(y)
+                so_far = [k for k in best if k <= y]  # the best so far carries forward
+                b = best[max(so_far)] if so_far else None
                 cells.append(Cell(f"{100 * b.value:.0f}%", "good" if b.value >= th.accuracy
                                   else "muted") if b else Cell("-", "muted"))
             elif th.name in reached:
@@ -1161,7 +1178,12 @@ def provenance_section(run: Run, m: Manifest) -> Section:
         ["timings (s)", kv(m.timings)],
         ["run folder", str(run.path)],
     ]
-    return _section("provenance", [Table(["field", "value"], [[k, str(v)] for k, v in rows])])
+    return _section("provenance", [
+        Paragraph(f"Run {m.run_id}, config {m.config_name}, seed {text(m.seed)}, "
+                  f"{text(m.n_observations)} observations to {text(m.latest_observation)}, "
+                  f"model version {m.model_version}."),
+        Details("Everything needed to reproduce it",
+                [Table(["field", "value"], [[k, str(v)] for k, v in rows])])])
 
 
 # -- all ---------------------------------------------------------------------------------------

@@ -330,7 +330,7 @@ def test_observe_add_update_uses_defaults(home: Path, broken_run: Run,
     (run,) = list_runs(home / "runs")
     seen = []
 
-    def fake_infer(ledger, runs_dir, request, force=False, progressbar=False, today=None):
+    def fake_infer(ledger, runs_dir, request, force=False, **options):  # progress, today
         seen.append(request)
         return run, True
 

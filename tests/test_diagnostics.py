@@ -165,7 +165,9 @@ def test_diagnose_json_structure_and_plots(home: Path,
         assert name in names
     assert data["verdict"] == ("pass" if all(c["passed"] for c in data["checks"]) else "fail")
     terms = {t["term"]: t for t in data["terms"]}
-    assert terms["compute"]["n"] == 30 and terms["speed"]["n"] == 206
+    observed = xr.load_datatree(FIXTURES / SMALL / RUN_FILE)["observed_data"]
+    assert terms["compute"]["n"] == observed["compute_obs"].size >= 30
+    assert terms["speed"]["n"] == observed["speed_obs"].size >= 200
     for t in terms.values():
         assert 0 <= t["coverage50"] <= t["coverage90"] <= 1
         assert t["checked"] == (t["n"] >= PPC_MIN_OBS)

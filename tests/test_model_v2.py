@@ -7,12 +7,14 @@ forecast uncertainty that grows with the horizon.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
+import xarray as xr
 from common import SEED, SHIPPED_LEDGER
 from scipy import stats
 
@@ -66,14 +68,21 @@ def _speed_rows(n: int) -> pd.DataFrame:
     return observation_frame(rows)
 
 
-def _level_information(n: int, phi: float) -> float:
-    """Curvature of the speed term's log-likelihood in the series' level (its information)."""
-    frame = _speed_rows(n)
-    model = build_model(frame, DEFAULT)
-    point = model.initial_point(random_seed=SEED)
-    point["series_autocorrelation_logodds__"] = np.array(math.log(phi / (1 - phi)))
+@functools.cache
+def _speed_logp(n: int) -> tuple[object, dict]:
+    """The speed term's compiled log-likelihood for ``n`` monthly readings, and a point
+    (compiled once per ``n``: the autocorrelation is an input, not part of the graph)."""
+    model = build_model(_speed_rows(n), DEFAULT)
     f = model.compile_fn(model.logp(vars=[model["speed_obs"]]), inputs=model.value_vars,
                          on_unused_input="ignore")
+    return f, model.initial_point(random_seed=SEED)
+
+
+def _level_information(n: int, phi: float) -> float:
+    """Curvature of the speed term's log-likelihood in the series' level (its information)."""
+    f, point = _speed_logp(n)
+    point = {**point,
+             "series_autocorrelation_logodds__": np.array(math.log(phi / (1 - phi)))}
     h = 1e-3
 
     def at(delta: float) -> float:
@@ -175,21 +184,22 @@ def test_synthetic_data_buys_fewer_tokens_than_unlimited_data(frame: pd.DataFram
 
 # -- uncertainty grows with the horizon --------------------------------------------------------
 
-def test_prior_predictive_widens_with_the_horizon() -> None:
-    model = build_model(None, DEFAULT)
-    with model:
-        draws = pm.sample_prior_predictive(draws=400, random_seed=SEED,
-                                           var_names=["training_compute", "serial_speed"])
+@pytest.fixture(scope="module")
+def prior_draws() -> xr.DataTree:
+    """400 prior draws of the default model's compute and speed (sampled once)."""
+    with build_model(None, DEFAULT):
+        return pm.sample_prior_predictive(draws=400, random_seed=SEED,
+                                          var_names=["training_compute", "serial_speed"])
+
+
+def test_prior_predictive_widens_with_the_horizon(prior_draws: xr.DataTree) -> None:
+    draws = prior_draws
     for name in ("training_compute", "serial_speed"):
         logs = np.log10(draws.prior[name].sel(year=[2024, 2027, 2030]).values[0])
         width = np.percentile(logs, 95, axis=0) - np.percentile(logs, 5, axis=0)
         assert width[0] < width[1] < width[2], name
 
 
-def test_the_compute_record_never_falls() -> None:
-    model = build_model(None, DEFAULT)
-    with model:
-        draws = pm.sample_prior_predictive(draws=300, random_seed=SEED,
-                                           var_names=["training_compute"])
-    c = draws.prior["training_compute"].values[0]
+def test_the_compute_record_never_falls(prior_draws: xr.DataTree) -> None:
+    c = prior_draws.prior["training_compute"].values[0]
     assert (np.diff(np.log10(c), axis=1) > 0).all()

@@ -780,16 +780,16 @@ def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
             "For each threshold: up to the latest observation "
             f"({ctx.manifest.latest_observation or 'none recorded'}), the best score a system "
             "had reached on the benchmark (any variant of its task, such as MATH-500 for "
-            "MATH; 'obs.'); after it, the model's probability that frontier accuracy is at or "
+            "MATH); after it, the model's probability that frontier accuracy is at or "
             "above the threshold, from the draws of benchmark_accuracy. A threshold an "
             "observed score already reached is shown as reached, never as a probability. "
             "'P crosses 50%' is the model's median year for the threshold."),
-        Table(["threshold", "cited median year", "P crosses 50%",
-               *[f"{y} obs." if last_seen is not None and y <= last_seen else str(y)
-                 for y in years]],
+        Table(["threshold", "cited median year", "P crosses 50%", *[str(y) for y in years]],
               rows, numeric=(1, 2, *range(3, 3 + len(years))),
-              caption="'obs.': the best observed score by the end of that year (green: at or "
-              "above the threshold); other years: the model's probability."),
+              caption=(f"Up to {last_seen}: the best observed score by the end of the year "
+                       "(green: at or above the threshold). " if last_seen is not None else "")
+              + "Later years: the model's probability, or 'reached' once an observed score "
+              "reached the threshold."),
         Heading(f"Observed history {boundary}".strip()),
         Table(["threshold", "best score", "system", "benchmark", "date", "threshold",
                "source"], history, numeric=(1,),

@@ -146,11 +146,11 @@ def run_update(args: argparse.Namespace) -> int:
     for folder in (runs_dir, default_home() / "reports"):
         ensure_writable(folder)  # before minutes of sampling, not after
     force = bool(getattr(args, "force", False))
-    run, reused = None, False
-    if not force:
-        run = _try_reweight(ledger, runs_dir, request, bool(getattr(args, "refit", False)),
-                            progress)
-    if run is None:
+    got = None if force else _try_reweight(ledger, runs_dir, request,
+                                           bool(getattr(args, "refit", False)), progress)
+    if got is not None:
+        run, reused = got
+    else:
         run, reused = infer(ledger, runs_dir, request, force=force,
                             progressbar=sys.stderr.isatty(), progress=progress)
     from gpt2030.cli.runs import header, note_refitted
@@ -177,8 +177,8 @@ def run_update(args: argparse.Namespace) -> int:
 
 
 def _try_reweight(ledger, runs_dir: Path, request, refit: bool, progress):
-    """The reweighted run when the ledger only added rows to the latest default run, else
-    None (and the reason on stderr when a reweight was possible in principle)."""
+    """(run, reused) when the ledger only added rows to the latest default run (reweighted)
+    or equals it, else None (and the reason on stderr when a reweight was possible)."""
     try:
         from gpt2030.inference.reweight import try_reweight
     except ImportError:  # pragma: no cover - the module ships with the package

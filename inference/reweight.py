@@ -1,0 +1,465 @@
+"""The fast update: reweight a stored posterior by the rows a ledger gained, or say why not.
+
+When the ledger differs from the latest default run's observations only by added rows, the
+posterior given all rows is the stored posterior times the added rows' likelihood. So the
+stored draws are importance-weighted by the change in log-likelihood (the new model's terms
+that the added rows touch, minus the same terms in the stored run: exact also for a served
+model's series, where a reading is conditioned on the one before it), the weights are
+Pareto-smoothed (PSIS, Vehtari et al. 2024), and a new run is stored whose posterior is
+resampled from the parent's (seeded, with replacement, by the smoothed weights; the indices
+kept in order so every chain stays a chain). Its manifest records ``path: "reweighted"``,
+the ``parent`` run, the Pareto ``k_hat`` and the ``weight_ess``.
+
+It refits instead (returns a :class:`Refit` reason) when k-hat exceeds
+:data:`~gpt2030.inference.diagnostics.PARETO_K_MAX` (the weights are unreliable), when a new
+row brings a parameter or a coordinate the stored run lacks (a new served model, benchmark,
+speed setting), after a removal or any change other than added rows, when the settings
+(config, sampler, seed) differ from the stored run's, or when asked to (``--refit``).
+A reweighted run is always reweighted from the last *fitted* run (its ``parent``), never from
+another reweighted run, so the weights never compound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from gpt2030.inference.diagnostics import PARETO_K_MAX, Check, check
+from gpt2030.inference.progress import Progress, quiet_pymc, silent
+from gpt2030.inference.runs import (
+    Run,
+    RunError,
+    latest_run,
+    load_run,
+    new_run_id,
+    observations_to_dataset,
+    package_versions,
+    run_key,
+    save_run,
+)
+from gpt2030.models import MODEL_VERSION, build_model, get_config
+from gpt2030.models.evidence import prepare_evidence
+from gpt2030.observations import Ledger, observation_frame, observation_hash
+from gpt2030.observations.schema import FIELDS, decimal_year
+
+#: ``manifest["path"]`` of a run sampled by MCMC, and of one reweighted from its parent.
+FITTED = "fitted"
+REWEIGHTED = "reweighted"
+_SAMPLE_DIMS = ("chain", "draw")
+
+
+@dataclass(frozen=True)
+class Refit:
+    """Why the fast path does not apply: the run must be fitted again."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Pareto-smoothed importance weights of the stored draws."""
+
+    log_weights: np.ndarray  # (chain, draw), normalised: logsumexp = 0
+    k_hat: float
+    ess: float  # 1 / sum(w^2) of the normalised smoothed weights
+
+
+def run_path(manifest: dict) -> str:
+    """``fitted`` or ``reweighted``: how a run's posterior was produced."""
+    return str(manifest.get("path") or FITTED)
+
+
+def path_line(manifest: dict) -> str:
+    """One line saying which path produced a run (for reports and the CLI).
+
+    Parameters
+    ----------
+    manifest : dict
+        A run's manifest.
+
+    Returns
+    -------
+    str
+    """
+    if run_path(manifest) == REWEIGHTED:
+        new = manifest.get("new_observations") or []
+        return (f"reweighted from run {manifest.get('parent')} by {len(new)} added "
+                f"observation(s) (Pareto k-hat {float(manifest.get('k_hat', math.nan)):.2f}, "
+                f"weight ESS {float(manifest.get('weight_ess', math.nan)):.0f} of "
+                f"{manifest.get('parent_draws', '?')} draws); a full refit: `gpt2030 update "
+                "--refit`")
+    return "fitted by MCMC"
+
+
+def psis_weights(log_ratios: np.ndarray, r_eff: float | None = None) -> Weights:
+    """PSIS-smooth log importance ratios over (chain, draw).
+
+    Parameters
+    ----------
+    log_ratios : numpy.ndarray
+        (chain, draw) log importance ratios.
+    r_eff : float, optional
+        Relative efficiency of the draws (default: the relative bulk ESS of the ratios).
+
+    Returns
+    -------
+    Weights
+    """
+    import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
+
+    lr = np.asarray(log_ratios, dtype=float)
+    if not np.all(np.isfinite(lr)):
+        lr = np.where(np.isfinite(lr), lr, -np.inf)
+    finite = lr[np.isfinite(lr)]
+    if finite.size == lr.size and np.ptp(finite) < 1e-12:
+        # Equal ratios (rows the parameters do not touch): the draws keep equal weights,
+        # and there is no tail to fit (k-hat 0 by convention).
+        return Weights(np.full(lr.shape, -math.log(lr.size)), 0.0, float(lr.size))
+    da = xr.DataArray(lr - np.max(lr), dims=_SAMPLE_DIMS)
+    # arviz_stats' psislw takes LOO's input, a log-likelihood, and weights by its negative.
+    if r_eff is None:
+        import arviz as az
+
+        ratios = np.exp(da)
+        try:
+            r_eff = float(az.ess(ratios.to_dataset(name="w"), method="mean",
+                                 relative=True)["w"])
+        except (ValueError, TypeError):
+            r_eff = 1.0
+        r_eff = r_eff if np.isfinite(r_eff) and r_eff > 0 else 1.0
+    smoothed, k = (-da).azstats.psislw(dim=list(_SAMPLE_DIMS), r_eff=min(r_eff, 1.0))
+    lw = np.asarray(smoothed.values, dtype=float)
+    lw = lw - _logsumexp(lw)
+    w = np.exp(lw)
+    return Weights(lw, float(k), float(1.0 / np.sum(w**2)))
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    m = float(np.max(x))
+    return m + math.log(float(np.sum(np.exp(x - m))))
+
+
+def resample_indices(log_weights: np.ndarray, seed: int) -> np.ndarray:
+    """Seeded resampling with replacement, in draw order, shaped like the weights.
+
+    Parameters
+    ----------
+    log_weights : numpy.ndarray
+        (chain, draw) normalised log weights.
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray
+        Flat indices into the (chain, draw) draws, sorted (so each new chain is a stretch of
+        the old chains in their order), shape (chain, draw).
+    """
+    w = np.exp(np.asarray(log_weights, float).ravel())
+    w = w / w.sum()
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(w.size, size=w.size, replace=True, p=w))
+    return idx.reshape(np.shape(log_weights))
+
+
+def _take(ds: xr.Dataset, idx: np.ndarray) -> xr.Dataset:
+    """The draws ``idx`` (flat, shaped (chain, draw)) of a dataset over (chain, draw)."""
+    n_chain, n_draw = idx.shape
+    ci, di = np.unravel_index(idx.ravel(), (ds.sizes["chain"], ds.sizes["draw"]))
+    out = ds.isel(chain=xr.DataArray(ci.reshape(idx.shape), dims=_SAMPLE_DIMS),
+                  draw=xr.DataArray(di.reshape(idx.shape), dims=_SAMPLE_DIMS))
+    out = out.drop_vars(["chain", "draw"], errors="ignore")
+    return out.assign_coords(chain=np.arange(n_chain), draw=np.arange(n_draw))
+
+
+def _compare_rows(stored: pd.DataFrame, current: xr.Dataset) -> str | None:
+    """Why the current rows are not the stored rows plus additions (None if they are)."""
+    fields = [f for f in FIELDS if f != "id" and f in current.data_vars
+              and f in stored.columns]
+    cur_ids = set(map(str, current["obs_id"].values))
+    for obs_id in stored.index.astype(str):
+        if obs_id not in cur_ids:
+            return f"observation {obs_id} was removed"
+    cur = current.sel(obs_id=list(stored.index.astype(str)))
+    for f in fields:
+        a = stored[f].astype(str).to_numpy()
+        b = cur[f].values.astype(str)
+        bad = np.flatnonzero(a != b)
+        if bad.size:
+            return f"observation {stored.index[bad[0]]} changed ({f})"
+    return None
+
+
+def _structure_change(model: pm.Model, post: xr.Dataset, free: list[str]) -> str | None:
+    """A parameter or coordinate of the new model that the stored posterior lacks."""
+    names = {rv.name for rv in model.free_RVs}
+    new = sorted(names - set(free))
+    if new:
+        return f"the new rows bring parameter(s) {', '.join(new)}"
+    gone = sorted(set(free) - names)
+    if gone:
+        return f"the model no longer has {', '.join(gone)}"
+    for dim, values in model.coords.items():
+        if dim.endswith("_id") or dim not in post.coords:
+            continue
+        old = [str(v) for v in post.coords[dim].values]
+        now = [str(v) for v in (values or [])]
+        if old != now:
+            added = [v for v in now if v not in old]
+            what = f"new {dim} {', '.join(added[:3])}" if added else f"a changed {dim} list"
+            return f"the new rows bring {what}"
+    for rv in model.free_RVs:
+        if rv.name not in post:
+            return f"parameter {rv.name} is not stored"
+        dims = tuple(model.named_vars_to_dims.get(rv.name, ()))
+        stored = tuple(d for d in post[rv.name].dims if d not in _SAMPLE_DIMS)
+        if dims != stored:
+            return f"parameter {rv.name} has dims {dims}, stored {stored}"
+    return None
+
+
+def _observed_data(model: pm.Model) -> xr.Dataset:
+    observed = {rv.name: model.rvs_to_values[rv].eval() for rv in model.observed_RVs}
+    return xr.Dataset(
+        {name: (model.named_vars_to_dims.get(name, ()), values)
+         for name, values in observed.items()},
+        coords={d: np.asarray(model.coords[d]) for name in observed
+                for d in model.named_vars_to_dims.get(name, ())},
+    )
+
+
+def plan(ledger: Ledger, runs_dir: Path, request, refit: bool = False
+         ) -> tuple[Run, Run | None] | Refit:
+    """Decide whether the update can reweight.
+
+    Parameters
+    ----------
+    ledger : Ledger
+    runs_dir : pathlib.Path
+    request : InferRequest
+        The settings asked for (config, sampler, seed; no cutoff).
+    refit : bool
+        ``--refit``: never reweight.
+
+    Returns
+    -------
+    (Run, Run or None) or Refit
+        The latest default run and, when it already holds exactly the current ledger with
+        these settings, that run again as the second element (reuse it); else the fitted run
+        to reweight from as the first element and None. A :class:`Refit` otherwise.
+    """
+    if refit:
+        return Refit("--refit asked for a full refit")
+    if request.config != "default" or request.cutoff or request.prior_only:
+        return Refit("only the default config with all observations is reweighted")
+    try:
+        latest = latest_run(runs_dir)
+    except RunError:
+        return Refit("no stored default run to reweight")
+    rows = ledger.rows()
+    if latest.manifest.get("observation_hash") == observation_hash(rows) and \
+            _same_settings(latest.manifest, request):
+        return latest, latest
+    base = latest
+    if run_path(latest.manifest) == REWEIGHTED:
+        try:
+            base = load_run(runs_dir, str(latest.manifest.get("parent")))
+        except RunError as err:
+            return Refit(f"the fitted parent of {latest.id} cannot be read ({err})")
+    if not _same_settings(base.manifest, request):
+        return Refit("the sampler settings or seed differ from the stored run's")
+    return base, None
+
+
+def _same_settings(manifest: dict, request) -> bool:
+    return (manifest.get("sampler") == request.sampler.describe()
+            and manifest.get("seed") == request.seed
+            and (manifest.get("config") or {}).get("name") == request.config)
+
+
+def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = None
+             ) -> tuple[xr.DataTree, dict] | Refit:
+    """The reweighted run's DataTree and manifest fields, or why it must refit.
+
+    Parameters
+    ----------
+    base : Run
+        The fitted run whose draws are reweighted.
+    ledger : Ledger
+        The current ledger (the base's rows plus added ones).
+    request : InferRequest
+        The settings (seeded resampling uses ``request.seed``).
+    progress : Progress, optional
+
+    Returns
+    -------
+    (xarray.DataTree, dict) or Refit
+        The new run's tree and its manifest's ``path``, ``parent``, ``k_hat``,
+        ``weight_ess``, ``parent_draws`` and ``new_observations``.
+    """
+    progress = progress or silent()
+    config = get_config(request.config)
+    rows = ledger.rows()
+    with progress.stage("build", detail=f"{len(rows)} observations") as info:
+        frame = observation_frame(rows)
+        evidence = prepare_evidence(frame, config.expert_forecasts)
+        roles = evidence.roles.reindex(frame.index).fillna("")
+        current = observations_to_dataset(frame, roles)
+        dt_base = base.datatree()
+        stored = dt_base["observations"].to_dataset().to_dataframe()
+        why = _compare_rows(stored, current)
+        if why:
+            return Refit(why)
+        added = [i for i in current["obs_id"].values.astype(str)
+                 if i not in set(stored.index.astype(str))]
+        if not added:
+            return Refit("no added observations")
+        info["detail"] = f"{len(added)} added observation(s)"
+        model = build_model(frame, config, evidence=evidence)
+        post = dt_base["posterior"].to_dataset()
+        free = list(dt_base["log_prior"].data_vars) if "log_prior" in dt_base.children else \
+            [rv.name for rv in model.free_RVs]
+        why = _structure_change(model, post, free)
+        if why:
+            return Refit(why)
+    old_ll = dt_base["log_likelihood"].to_dataset()
+    affected = []
+    for rv in model.observed_RVs:
+        dims = model.named_vars_to_dims.get(rv.name, ())
+        ids = [str(v) for v in model.coords[dims[0]]] if dims else []
+        if rv.name not in old_ll or not dims or dims[0] not in old_ll[rv.name].dims or \
+                [str(v) for v in old_ll[rv.name][dims[0]].values] != ids:
+            affected.append(rv.name)
+    with progress.stage("likelihood", key="log_likelihood",
+                        detail=f"terms {', '.join(affected)}"), quiet_pymc():
+        free_post = xr.DataTree.from_dict({"posterior": post[free]})
+        new_ll = pm.compute_log_likelihood(free_post, var_names=affected, model=model,
+                                           extend_inferencedata=False, progressbar=False)
+        new_ll = new_ll.to_dataset() if isinstance(new_ll, xr.DataTree) else new_ll
+        delta = xr.zeros_like(post[free[0]].isel(
+            {d: 0 for d in post[free[0]].dims if d not in _SAMPLE_DIMS}), dtype=float)
+        for name in affected:
+            obs_dims = [d for d in new_ll[name].dims if d not in _SAMPLE_DIMS]
+            delta = delta + new_ll[name].sum(obs_dims)
+            if name in old_ll:
+                old_dims = [d for d in old_ll[name].dims if d not in _SAMPLE_DIMS]
+                delta = delta - old_ll[name].sum(old_dims)
+        weights = psis_weights(delta.transpose(*_SAMPLE_DIMS).values)
+    n_draws = int(weights.log_weights.size)
+    fields = {"path": REWEIGHTED, "parent": base.id, "k_hat": round(weights.k_hat, 4),
+              "weight_ess": round(weights.ess, 1), "parent_draws": n_draws,
+              "new_observations": added}
+    if not weights.k_hat <= PARETO_K_MAX:
+        return Refit(f"Pareto k-hat {weights.k_hat:.2f} > {PARETO_K_MAX}: the added rows move "
+                     "the posterior too far for reweighting")
+    with progress.stage("resample", detail=f"k-hat {weights.k_hat:.2f}, weight ESS "
+                        f"{weights.ess:.0f} of {n_draws}"), quiet_pymc():
+        seed = int(hashlib.sha256(f"{request.seed}:{base.id}:{','.join(added)}".encode())
+                   .hexdigest()[:8], 16)
+        idx = resample_indices(weights.log_weights, seed)
+        tree: dict[str, xr.Dataset] = {"posterior": _take(post, idx)}
+        if "sample_stats" in dt_base.children:
+            tree["sample_stats"] = _take(dt_base["sample_stats"].to_dataset(), idx)
+        if "log_prior" in dt_base.children:
+            tree["log_prior"] = _take(dt_base["log_prior"].to_dataset(), idx)
+        ll = _take(old_ll[[v for v in old_ll.data_vars if v not in affected]], idx)
+        tree["log_likelihood"] = ll.merge(_take(new_ll[affected], idx))
+        pp_old = dt_base["posterior_predictive"].to_dataset()
+        pp = _take(pp_old[[v for v in pp_old.data_vars if v not in affected]], idx)
+        new_post = xr.DataTree.from_dict({"posterior": tree["posterior"][free]})
+        fresh = pm.sample_posterior_predictive(new_post, var_names=affected, model=model,
+                                               random_seed=seed, progressbar=False)
+        tree["posterior_predictive"] = pp.merge(fresh["posterior_predictive"].to_dataset())
+        tree["observed_data"] = _observed_data(model)
+        for name in ("prior", "prior_predictive"):
+            tree[name] = dt_base[name].to_dataset()
+        tree["observations"] = current
+        dt = xr.DataTree.from_dict(tree)
+    return dt, fields
+
+
+def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
+                 progress: Progress | None = None) -> tuple[Run, bool] | None:
+    """Store the reweighted run (or reuse the latest one), or None when it must refit.
+
+    Parameters
+    ----------
+    ledger : Ledger
+    runs_dir : pathlib.Path
+    request : InferRequest
+    refit : bool
+        ``--refit``.
+    progress : Progress, optional
+        Prints the stages and, when it refits, the reason in one line.
+
+    Returns
+    -------
+    (Run, bool) or None
+        The run and whether it was reused; None: fit the model (the reason was printed).
+    """
+    progress = progress or silent()
+    wall = time.perf_counter()
+    decision = plan(ledger, runs_dir, request, refit)
+    if isinstance(decision, Refit):
+        if decision.reason != "no stored default run to reweight":
+            progress.note(f"full refit: {decision.reason}")
+        return None
+    base, same = decision
+    if same is not None:
+        return same, True
+    result = reweight(base, ledger, request, progress)
+    if isinstance(result, Refit):
+        progress.note(f"full refit: {result.reason}")
+        return None
+    dt, fields = result
+    with progress.stage("diagnostics") as info:
+        # Power-scaling sensitivity is the fitted parent's (the resampled draws repeat).
+        report = check(dt, sensitivity=False)
+        report.checks.append(Check("pareto_k", fields["k_hat"], f"<= {PARETO_K_MAX}",
+                                   fields["k_hat"] <= PARETO_K_MAX,
+                                   f"importance weights of {len(fields['new_observations'])} "
+                                   f"added row(s); weight ESS {fields['weight_ess']:.0f}"))
+        report.notes.append(f"posterior {path_line(fields)}")
+        info["detail"] = f"verdict {report.verdict}"
+    config = get_config(request.config)
+    rows = ledger.rows()
+    obs_hash = observation_hash(rows)
+    full_key = run_key(obs_hash, config.describe(), request.sampler.describe(), request.seed,
+                       None, False)
+    # Not the key of a full fit: ``infer`` never reuses a reweighted run as a fitted one.
+    key = hashlib.sha256(f"{full_key}:{REWEIGHTED}:{base.id}".encode()).hexdigest()[:12]
+    now = datetime.now(UTC)
+    timings = dict(progress.timings)
+    timings["total"] = time.perf_counter() - wall
+    roles = dt["observations"]["role"].to_series()
+    manifest = {
+        "run_id": new_run_id(key, now),
+        "key": key,
+        "created": now.isoformat(timespec="seconds"),
+        "model_version": MODEL_VERSION,
+        "observation_hash": obs_hash,
+        "n_observations": len(rows),
+        "n_conditioning": int((~roles.str.startswith("context")).sum()),
+        "latest_observation": max((r["date"] for r in rows), default=None,
+                                  key=lambda d: decimal_year(d)),
+        "config": config.describe(),
+        "sampler": request.sampler.describe(),
+        "seed": request.seed,
+        "cutoff": None,
+        "prior_only": False,
+        "packages": package_versions(),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "diagnostics": report.to_dict(),
+        "verdict": report.verdict,
+        **fields,
+    }
+    progress.note(f"posterior {path_line(manifest)}")
+    return save_run(dt, manifest, runs_dir), False

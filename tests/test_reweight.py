@@ -1,0 +1,249 @@
+"""The fast update: reweighting a stored posterior by added rows, and when it must refit.
+
+Fast tier: the weights, the resampling and the decisions, on the stored fixture run (a real
+fit of the shipped model) and a ledger rebuilt from the rows it was fitted to. Slow tier: a
+later full refit agrees with the reweighted 2030 medians within Monte Carlo error.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixture_runs import SMALL, install
+
+from gpt2030.inference.infer import InferRequest
+from gpt2030.inference.reweight import (
+    REWEIGHTED,
+    Refit,
+    path_line,
+    plan,
+    psis_weights,
+    resample_indices,
+    reweight,
+    try_reweight,
+)
+from gpt2030.inference.runs import load_run
+from gpt2030.inference.sampling import SamplerConfig
+from gpt2030.observations import FIELDS, Ledger
+
+SOURCE = "https://example.org/test-row"
+
+#: A model of ordinary size below the frontier: moves nothing much.
+INNOCUOUS = {"kind": "training_compute", "subject": "Test model X", "metric": "",
+             "date": "2024-06", "value": "3e24", "unit": "FLOP", "status": "estimate",
+             "source": SOURCE}
+#: A 2024 run a hundred times the record, stated tightly: the posterior must move far.
+CONFLICTING = {"kind": "training_compute", "subject": "Giant test run", "metric": "",
+               "date": "2024-01", "value": "1e29", "unit": "FLOP", "low": "9e28",
+               "high": "1.1e29", "interval": "90%", "status": "official", "source": SOURCE}
+#: A served model the stored run has never seen: a new alias, a new parameter.
+NEW_ALIAS = {"kind": "inference_speed", "subject": "brand-new-test-alias",
+             "metric": "OpenAI API", "date": "2024-11", "value": "60", "unit": "tokens/s",
+             "status": "measured", "source": SOURCE}
+
+
+def _row(**fields: str) -> dict[str, str]:
+    return {f: fields.get(f, "") for f in FIELDS}
+
+
+def test_equal_weights_are_all_kept() -> None:
+    w = psis_weights(np.zeros((2, 200)))
+    assert w.k_hat < 0.5
+    assert w.ess == pytest.approx(400, rel=1e-6)
+    assert np.exp(w.log_weights).sum() == pytest.approx(1.0)
+
+
+def test_heavy_tailed_weights_have_a_large_k_hat(rng: np.random.Generator) -> None:
+    # ratios with a Pareto tail of index 0.8 (infinite mean): k = 1 / 0.8, far above 0.7
+    lr = np.log(rng.pareto(0.8, size=(4, 500)) + 1.0)
+    w = psis_weights(lr, r_eff=1.0)
+    assert w.k_hat > 0.7
+    assert w.ess < 2000
+
+
+def test_resampling_is_seeded_sorted_and_follows_the_weights() -> None:
+    lw = np.full((2, 50), -np.inf)
+    lw[1, 7] = 0.0  # all the weight on one draw
+    idx = resample_indices(lw, seed=3)
+    assert idx.shape == (2, 50) and np.all(idx == 57)
+    flat = np.log(np.full((2, 50), 1 / 100))
+    a, b = resample_indices(flat, seed=3), resample_indices(flat, seed=3)
+    assert np.array_equal(a, b) and np.all(np.diff(a.ravel()) >= 0)
+    assert not np.array_equal(a, resample_indices(flat, seed=4))
+
+
+def test_path_line_names_parent_k_hat_and_ess() -> None:
+    line = path_line({"path": REWEIGHTED, "parent": "r1-abc", "k_hat": 0.12,
+                      "weight_ess": 3000.0, "parent_draws": 4000,
+                      "new_observations": ["a"]})
+    assert "reweighted from run r1-abc" in line and "0.12" in line and "3000" in line
+    assert path_line({}) == "fitted by MCMC"
+
+
+# -- on the fixture run ------------------------------------------------------------------
+
+
+@pytest.fixture
+def fixture_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A home holding the small fixture run and a ledger of exactly the rows it was fitted
+    to; returns (home, run, request with the run's settings)."""
+    runs = install(tmp_path, SMALL)
+    run = load_run(runs, SMALL)
+    obs = run.observations()
+    (tmp_path / "observations").mkdir()
+    with open(tmp_path / "observations" / "ledger.csv", "w", newline="",
+              encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(FIELDS))
+        writer.writeheader()
+        for _, r in obs.iterrows():
+            writer.writerow({f: ("" if str(r[f]) == "nan" else str(r[f])) for f in FIELDS})
+    monkeypatch.setenv("GPT2030_HOME", str(tmp_path))
+    s = run.manifest["sampler"]
+    request = InferRequest(config="default", seed=run.manifest["seed"],
+                           sampler=SamplerConfig(**s))
+    return tmp_path, run, request
+
+
+def _ledger(home: Path) -> Ledger:
+    return Ledger(home / "observations" / "ledger.csv")
+
+
+def test_unchanged_ledger_reuses_the_run(fixture_home) -> None:
+    home, run, request = fixture_home
+    decision = plan(_ledger(home), home / "runs", request)
+    assert not isinstance(decision, Refit), decision
+    assert decision[1] is not None and decision[1].id == run.id
+
+
+def test_refit_flag_and_other_settings_refit(fixture_home) -> None:
+    home, _, request = fixture_home
+    assert isinstance(plan(_ledger(home), home / "runs", request, refit=True), Refit)
+    other = InferRequest(config="default", seed=request.seed + 1, sampler=request.sampler)
+    ledger = _ledger(home)
+    ledger.add([_row(**INNOCUOUS)])
+    assert isinstance(plan(ledger, home / "runs", other), Refit)
+
+
+def test_removal_always_refits(fixture_home) -> None:
+    home, run, request = fixture_home
+    ledger = _ledger(home)
+    first = str(run.observations().index[0])
+    ledger.remove(first, "test")
+    ledger.add([_row(**INNOCUOUS)])
+    base, _ = plan(ledger, home / "runs", request)
+    result = reweight(base, ledger, request)
+    assert isinstance(result, Refit) and "removed" in result.reason and first in result.reason
+    assert try_reweight(ledger, home / "runs", request) is None
+
+
+def test_a_new_alias_refits(fixture_home) -> None:
+    home, _, request = fixture_home
+    ledger = _ledger(home)
+    ledger.add([_row(**NEW_ALIAS)])
+    base, _ = plan(ledger, home / "runs", request)
+    result = reweight(base, ledger, request)
+    assert isinstance(result, Refit)
+    assert "brand-new-test-alias" in result.reason
+
+
+def test_a_conflicting_row_refits_on_k_hat(fixture_home) -> None:
+    home, _, request = fixture_home
+    ledger = _ledger(home)
+    ledger.add([_row(**CONFLICTING)], force_implausible=False)
+    base, _ = plan(ledger, home / "runs", request)
+    result = reweight(base, ledger, request)
+    assert isinstance(result, Refit) and "k-hat" in result.reason
+
+
+def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_home) -> None:
+    home, run, request = fixture_home
+    ledger = _ledger(home)
+    (added,) = ledger.add([_row(**INNOCUOUS)])
+    got = try_reweight(ledger, home / "runs", request)
+    assert got is not None
+    new, reused = got
+    assert not reused
+    m = new.manifest
+    assert m["path"] == REWEIGHTED and m["parent"] == run.id
+    assert 0 <= m["k_hat"] <= 0.7 and 0 < m["weight_ess"] <= m["parent_draws"]
+    assert m["new_observations"] == [added["id"]]
+    assert json.loads((new.path / "manifest.json").read_text())["path"] == REWEIGHTED
+    dt = new.datatree()
+    old = run.datatree()
+    assert dt["posterior"].sizes == old["posterior"].sizes
+    assert added["id"] in set(dt["log_likelihood"]["compute_obs"]["compute_id"].values)
+    assert added["id"] in set(dt["posterior_predictive"]["compute_obs"]["compute_id"].values)
+    assert added["id"] in set(dt["observations"]["obs_id"].values)
+    # every resampled draw is one of the parent's draws
+    a = old["posterior"]["compute_growth"].values.ravel()
+    b = dt["posterior"]["compute_growth"].values.ravel()
+    assert np.isin(b, a).all()
+    # the same update again reuses the reweighted run; a second row reweights the parent
+    again = try_reweight(ledger, home / "runs", request)
+    assert again is not None and again[1] and again[0].id == new.id
+    ledger.add([_row(**{**INNOCUOUS, "subject": "Test model Y", "value": "2e24"})])
+    third, _ = try_reweight(ledger, home / "runs", request)
+    assert third.manifest["parent"] == run.id and len(third.manifest["new_observations"]) == 2
+
+    from gpt2030.reports.report import write_report
+
+    html = write_report(new, home / "reports" / new.id).read_text(encoding="utf-8")
+    assert f"reweighted from run {run.id}" in html
+
+
+def test_update_cli_takes_the_reweight_path_and_says_so(fixture_home, capsys) -> None:
+    from gpt2030.cli.main import main
+
+    _home, _run, request = fixture_home
+    s = request.sampler
+    args = ["--seed", str(request.seed), "--draws", str(s.draws), "--tune", str(s.tune),
+            "--chains", str(s.chains)]
+    assert main(["observe", "add", *[f"--{k}={v}" for k, v in INNOCUOUS.items() if v]]) == 0
+    capsys.readouterr()
+    status = main(["update", *args])
+    err = capsys.readouterr().err
+    assert status in (0, 1)
+    assert "reweighted from run" in err and "resample" in err
+    assert "Sampling: [" not in err
+
+
+def test_refit_needs_update(home: Path, capsys) -> None:
+    from gpt2030.cli.main import main
+
+    assert main(["observe", "add", *[f"--{k}={v}" for k, v in INNOCUOUS.items() if v],
+                 "--refit"]) == 2
+    assert "--refit goes with --update" in capsys.readouterr().err
+
+
+# -- slow: a full refit agrees ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_full_refit_agrees_with_the_reweighted_medians(fixture_home) -> None:
+    from gpt2030.inference.forecast import forecast_table
+    from gpt2030.inference.infer import infer
+
+    home, _run, request = fixture_home
+    ledger = _ledger(home)
+    ledger.add([_row(**INNOCUOUS)])
+    new, _ = try_reweight(ledger, home / "runs", request)
+    refit, reused = infer(ledger, home / "runs", request, force=True)
+    assert not reused and refit.manifest["path"] == "fitted"
+    a = forecast_table(new.datatree(), 2030)
+    b = forecast_table(refit.datatree(), 2030)
+    post_a = new.datatree()["posterior"]
+    post_b = refit.datatree()["posterior"]
+    for key in ("training_compute_flop", "serial_speed", "work_years"):
+        var = {"training_compute_flop": "training_compute", "serial_speed": "serial_speed",
+               "work_years": "work_years"}[key]
+        xa = np.log10(post_a[var].sel(year=2030).values.ravel())
+        xb = np.log10(post_b[var].sel(year=2030).values.ravel())
+        # Monte Carlo error of a median: ~1.25 sd / sqrt(ESS); the ESS of both runs is at
+        # least a tenth of their draws here (a small fixture fit), and 4 standard errors.
+        se = 1.2533 * np.hypot(np.std(xa) / np.sqrt(xa.size / 10),
+                               np.std(xb) / np.sqrt(xb.size / 10))
+        assert abs(np.log10(a[key]["median"]) - np.log10(b[key]["median"])) <= 4 * se, key

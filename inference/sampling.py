@@ -6,6 +6,7 @@ and reports read. Every random call takes its seed from the one ``seed`` argumen
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
 
@@ -43,6 +44,41 @@ class SamplerConfig:
         return asdict(self)
 
 
+def cache_entries() -> int:
+    """Files in PyTensor's numba cache (``<base_compiledir>/numba``, kept across processes).
+
+    Returns
+    -------
+    int
+        -1 when the folder cannot be read.
+    """
+    try:
+        from pytensor.link.numba.cache import NUMBA_CACHE_PATH
+
+        return sum(1 for _ in os.scandir(NUMBA_CACHE_PATH))
+    except (ImportError, OSError):
+        return -1
+
+
+class _CacheCount:
+    """How many functions a stage compiled into the persistent cache (0: all were hits)."""
+
+    def __init__(self, info: dict) -> None:
+        self.info = info
+
+    def __enter__(self) -> _CacheCount:
+        self.before = cache_entries()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = cache_entries()
+        if self.before >= 0 and after >= 0:
+            new = after - self.before
+            text = "numba cache: all hits" if new == 0 else f"numba cache: {new} new entries"
+            self.info["detail"] = f"{self.info['detail']}, {text}" if self.info.get(
+                "detail") else text
+
+
 def has_observations(model: pm.Model) -> bool:
     """Whether the model conditions on anything (else its posterior is its prior)."""
     return bool(model.observed_RVs)
@@ -75,7 +111,8 @@ def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = F
     """
     progress = progress or silent()
     timings: dict[str, float] = {}
-    with progress.stage("prior", key="prior_predictive"), quiet_pymc(), model:
+    with progress.stage("prior", key="prior_predictive") as info, _CacheCount(info), \
+            quiet_pymc(), model:
         dt = pm.sample_prior_predictive(draws=PRIOR_DRAWS, random_seed=seed)
     timings["prior_predictive"] = progress.timings["prior_predictive"]
     if prior_only or not has_observations(model):
@@ -85,8 +122,8 @@ def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = F
     post = _sample_posterior(model, config, seed, progressbar, timings, progress)
     timings["posterior"] = time.perf_counter() - start
 
-    with progress.stage("predictive", key="predictive_and_log_densities"), quiet_pymc(), \
-            model:
+    with progress.stage("predictive", key="predictive_and_log_densities") as info, \
+            _CacheCount(info), quiet_pymc(), model:
         pm.sample_posterior_predictive(post, random_seed=seed, extend_inferencedata=True,
                                        progressbar=False)
         pm.compute_log_likelihood(post, progressbar=False)
@@ -112,7 +149,10 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
         # Only the free parameters: the Deterministics (whole trajectories) are computed
         # afterwards with PyTensor, whose compiled code is cached on disk; asking numba to
         # compile them too costs ~25% more compile time on every run.
-        with progress.stage("compile"):
+        # nutpie's C-callable wrapper (numba.cfunc) is compiled in every process: numba cannot
+        # cache it (it uses dynamic globals); the PyTensor functions inside it are cached.
+        with progress.stage("compile", detail="nutpie's wrapper is never cached") as info, \
+                _CacheCount(info):
             compiled = nutpie.compile_pymc_model(model,
                                                  var_names=[rv.name for rv in model.free_RVs])
         timings["compile"] = progress.timings["compile"]
@@ -124,7 +164,8 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
                                target_accept=config.target_accept)
         timings["sampling"] = progress.timings["sampling"]
         # nutpie stores the free parameters; add every Deterministic of the model.
-        with progress.stage("trajectory", key="deterministics"), quiet_pymc(), model:
+        with progress.stage("trajectory", key="deterministics") as info, _CacheCount(info), \
+                quiet_pymc(), model:
             dt["posterior"] = pm.compute_deterministics(dt["posterior"].to_dataset(),
                                                         extend_dataset=True, progressbar=False)
         observed = {rv.name: model.rvs_to_values[rv].eval() for rv in model.observed_RVs}

@@ -601,19 +601,19 @@ class BacktestTrust:
 
 
 def latest_backtest(runs_dir: Path, config: str = "default") -> BacktestTrust | None:
-    """The most recently created backtest in ``runs_dir/backtests`` (of ``config`` if any).
+    """The most recently created backtest of ``config`` in ``runs_dir/backtests``.
 
     Parameters
     ----------
     runs_dir : pathlib.Path
         The home's ``runs`` folder.
     config : str
-        Prefer backtests of this configuration (others are used when there is none).
+        The configuration whose backtests count.
 
     Returns
     -------
     BacktestTrust or None
-        ``None`` when no readable backtest with a scored cutoff is stored.
+        ``None`` when no readable backtest of ``config`` with a scored cutoff is stored.
     """
     results = []
     for path in sorted(Path(runs_dir, "backtests").glob("*.json")):
@@ -625,7 +625,9 @@ def latest_backtest(runs_dir: Path, config: str = "default") -> BacktestTrust | 
             results.append(result)
     if not results:
         return None
-    same = [r for r in results if r.config == config] or results
+    same = [r for r in results if r.config == config]
+    if not same:  # another configuration's record says nothing about this one
+        return None
     best = max(same, key=lambda r: r.created)
 
     def score(kind: str, n: int, s) -> KindScore:

@@ -211,12 +211,16 @@ def _difference_item(d: EssayDifference, year: int) -> str:
         parts.append(f"The link: {text}.")
     if d.overtraining is not None and any(link.key == "parameters" for link in d.links):
         over = d.overtraining
-        parts.append(f"The frontier model is trained on {10 ** over:.2g}x the "
-                     "compute-optimal tokens per parameter ("
-                     + ("overtrained" if over >= 0 else "undertrained")
-                     + f"), which makes it {10 ** (0.5 * abs(over)):.2g}x "
-                     + ("smaller" if over >= 0 else "larger")
-                     + " than a compute-optimal model of the same compute.")
+        if 10 ** (0.5 * abs(over)) < 1.05:
+            parts.append("The frontier model is trained at about the compute-optimal tokens "
+                         "per parameter.")
+        else:
+            parts.append(f"The frontier model is trained on {10 ** over:.2g}x the "
+                         "compute-optimal tokens per parameter ("
+                         + ("overtrained" if over >= 0 else "undertrained")
+                         + f"), which makes it {10 ** (0.5 * abs(over)):.2g}x "
+                         + ("smaller" if over >= 0 else "larger")
+                         + " than a compute-optimal model of the same compute.")
     sp = d.speed_parts
     if sp:
         parts.append(
@@ -268,7 +272,7 @@ def _kind(k: str) -> str:
 
 
 def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
-                 verdict: str) -> list:
+                 verdict: str, config: str = "default") -> list:
     """How far to trust the forecast: the latest backtest's coverage and PIT, by input.
 
     Parameters
@@ -279,6 +283,8 @@ def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
         The explained headlines (their inputs' kinds are quoted).
     verdict : str
         The run's diagnostics verdict.
+    config : str
+        The run's configuration (only its own backtests are quoted).
 
     Returns
     -------
@@ -291,9 +297,11 @@ def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
         "wrong, before any question of calibration. ")
     if trust is None or not trust.cutoffs:
         blocks.append(Paragraph(
-            lead + "No backtest yet: nothing measures yet how well this model forecasts rows "
-            "that came after a cutoff. Run gpt2030 backtest --cutoff 2023-06-30 (the essay's "
-            "date) and re-run the report to quote its coverage here."))
+            lead + f"No backtest yet of config '{config}': nothing measures yet how well "
+            "this model forecasts rows that came after a cutoff. Run gpt2030 backtest "
+            + ("" if config == "default" else f"--config {config} ")
+            + "--cutoff 2023-06-30 (the essay's date) and re-run the report to quote its "
+            "coverage here."))
         blocks.append(Paragraph("Where the model is known to miss: not measured (no "
                                 "backtest yet).", "note"))
         return blocks
@@ -362,9 +370,10 @@ def cannot_know_blocks(dt: xr.DataTree, ctx: ReportContext, until: str | None) -
         "say little about how fast it reaches an answer. The speed headline keeps the "
         "essay's definition: serial tokens per second of the frontier model against human "
         f"thinking speed (in this run {plain(human)} tokens per minute at the median).",
-        f"Everything after {when} is extrapolation. A new architecture, a halt to scaling "
-        "or a regulation shows up only as the spread of the random walks, not as a "
-        "foreseen event.",
+        (f"Everything after {when} is extrapolation." if draws_group(dt) == "posterior" else
+         "This run conditions on no observation: every number is an assumption.")
+        + " A new architecture, a halt to scaling or a regulation shows up only as the spread "
+        "of the random walks, not as a foreseen event.",
         "Frontier labs do not publish the size of their frontier models: the model's "
         "active parameters come from the scaling link and from open models' tokens per "
         "parameter, not from a measurement of the frontier model itself.",
@@ -450,7 +459,7 @@ def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDiffer
                    caption="Contribution: sign x log10(model / essay); a link that divides "
                    "(parameters, human speed, duration) counts with a minus sign. Influence: "
                    "gpt2030 influence.")]))
-    blocks.extend(trust_blocks(trust, diffs, ctx.manifest.verdict))
+    blocks.extend(trust_blocks(trust, diffs, ctx.manifest.verdict, ctx.manifest.config_name))
     blocks.extend(cannot_know_blocks(dt, ctx, ctx.manifest.latest_observation))
     return _section("summary", blocks, cls="summary")
 
@@ -1044,7 +1053,9 @@ def assumptions_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
         if prior.name in group:
             da = group[prior.name]
             extra = [d for d in da.dims if d not in ("chain", "draw")]
-            if not extra:
+            if da.size == 0:  # a dimension with no levels in this run (no served models)
+                med = f"no values ({extra[0] if extra else 'empty'})"
+            elif not extra:
                 q = np.nanquantile(np.asarray(da.values, float).ravel(), [0.05, 0.5, 0.95])
                 med, ci = fmt(q[1]), interval(q[0], q[2])
             else:

@@ -499,6 +499,7 @@ def test_trust_quotes_the_latest_backtest_and_where_it_misses(small_run: Run,
     assert "Where the model is known to miss: tokens per parameter" in html
     assert "67% of the 9 later rows" in html
     assert latest_backtest(tmp_path / "nothing") is None
+    assert latest_backtest(runs, "essay") is None  # another config's record is not quoted
 
 
 def test_capabilities_show_observed_history_then_probabilities(
@@ -624,3 +625,19 @@ def test_new_prose_is_escaped(small_dt: xr.DataTree, small_run: Run) -> None:
     assert "<script" not in html.lower() and "<script" not in md.lower()
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4
     assert "\\| x" in md
+
+
+def test_prior_only_report_says_so(small_run: Run, small_dt: xr.DataTree,
+                                   tmp_path: Path) -> None:
+    """A run without a posterior (prior only) still gets every section, in its own words."""
+    from gpt2030.reports.report import build_document
+
+    keep = {k: small_dt[k] for k in small_dt.children
+            if k not in ("posterior", "log_likelihood", "posterior_predictive",
+                         "sample_stats", "log_prior")}
+    dt = xr.DataTree.from_dict({k: v.to_dataset() for k, v in keep.items()})
+    doc = build_document(small_run, dt)
+    assert [s.anchor for s in doc.sections] == [a for a, _ in SECTIONS]
+    html = to_html(doc)
+    assert "This is a prior-only run" in html
+    assert "This run conditions on no observation" in html

@@ -198,8 +198,14 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
 def test_update_cli_takes_the_reweight_path_and_says_so(fixture_home, capsys) -> None:
     from gpt2030.cli.main import main
 
-    _home, _run, request = fixture_home
+    home, run, request = fixture_home
     s = request.sampler
+    if s.target_accept != SamplerConfig().target_accept:
+        # The command line has no --target-accept: align the copied run's record with the
+        # default, so that only the added row tells the run and the ledger apart.
+        m = json.loads((run.path / "manifest.json").read_text())
+        m["sampler"]["target_accept"] = SamplerConfig().target_accept
+        (run.path / "manifest.json").write_text(json.dumps(m))
     args = ["--seed", str(request.seed), "--draws", str(s.draws), "--tune", str(s.tune),
             "--chains", str(s.chains)]
     assert main(["observe", "add", *[f"--{k}={v}" for k, v in INNOCUOUS.items() if v]]) == 0
@@ -207,6 +213,7 @@ def test_update_cli_takes_the_reweight_path_and_says_so(fixture_home, capsys) ->
     status = main(["update", *args])
     err = capsys.readouterr().err
     assert status in (0, 1)
+    assert home.is_dir()
     assert "reweighted from run" in err and "resample" in err
     assert "Sampling: [" not in err
 

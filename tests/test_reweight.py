@@ -169,7 +169,7 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
     assert not reused
     m = new.manifest
     assert m["path"] == REWEIGHTED and m["parent"] == run.id
-    assert 0 <= m["k_hat"] <= 0.7 and 0 < m["weight_ess"] <= m["parent_draws"]
+    assert m["k_hat"] <= 0.7 and 0 < m["weight_ess"] <= m["parent_draws"]  # k may be < 0
     assert m["new_observations"] == [added["id"]]
     assert json.loads((new.path / "manifest.json").read_text())["path"] == REWEIGHTED
     dt = new.datatree()

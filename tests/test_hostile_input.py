@@ -13,6 +13,7 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,12 +47,18 @@ def tree(home: Path) -> dict[str, bytes]:
             if p.is_file() and not p.name.endswith(".lock")}
 
 
+#: A finished stage's progress line (``gpt2030: validate   0.0 s  (total 0:00)``).
+STAGE_LINE = re.compile(r"gpt2030: [a-z]+ +[0-9.]+ s +\(total [0-9:]+\)")
+
+
 def one_line_error(err: str) -> str:
     """The refusal: one line, ``gpt2030: error: ...``, no traceback (after the header line
-    of the run the command read, if it read one)."""
+    of the run the command read, if it read one, and the stages that finished before it)."""
     assert "Traceback" not in err, err
     *before, last = err.strip().splitlines()
-    assert all(line.startswith("run r") for line in before) and len(before) <= 2, err
+    stages = [line for line in before if STAGE_LINE.match(line)]
+    headers = [line for line in before if line.startswith("run r")]
+    assert len(stages) + len(headers) == len(before) and len(headers) <= 2, err
     assert last.startswith("gpt2030: error: "), err
     return last
 

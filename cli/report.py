@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run id or unique prefix (default: the latest run)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="write the report files into DIR (created if missing) instead of "
-                   "reports/<run-id>/; only report.html, report.md and the figures are "
-                   "written, nothing else in DIR is touched; a file or a gpt2030 home is "
-                   "refused")
+                   "reports/<run-id>/; only report.html, report.md, evidence.csv and the "
+                   "figures are written, nothing else in DIR is touched; a file or a gpt2030 "
+                   "home is refused")
     p.set_defaults(func=cmd_report)
 
     u = sub.add_parser(

@@ -37,7 +37,7 @@ from gpt2030.models.priors import (
 
 #: Bump when the graph or the meaning of a variable changes: stored runs of another
 #: version are refused rather than misread.
-MODEL_VERSION = "2.0.0"
+MODEL_VERSION = "2.1.0"
 
 #: The trajectory grid: from the first shipped observations to five years past 2030. The
 #: random walks step once a year on it.
@@ -49,6 +49,8 @@ YEARS = np.arange(2018, 2036)
 REFERENCE_ALIAS = "gpt-4"
 #: Model size (log10 parameters) at which a measurement setting's offset is defined.
 SPEED_REFERENCE_LOG_SIZE = 11.0
+#: The served-speed trackers read monthly: ``deployment_month_change`` is a one-month change.
+MONTHS_PER_YEAR = 12
 #: Growth (dex/yr) of the 2030 compute ceiling around 2030: GPU production +30-100%/yr
 #: (Sevilla et al. 2024, chip section, median 1.7x = 0.23 dex) and hardware FLOP/s per chip
 #: ~1.35x/yr (0.13 dex, Epoch AI's ML hardware trends) - 0.36 dex/yr.
@@ -578,8 +580,15 @@ def _speed_mean(ev: Evidence, config: ModelConfig, v: dict, data):
                   - v["size_exp"] * (np.nan_to_num(log_size) - SPEED_REFERENCE_LOG_SIZE))
     mu = pt.where(is_alias, mu_alias, mu_setting)
 
-    noise = _prior(config, "deployment_noise")
     phi = _prior(config, "series_autocorrelation")
+    # The readings identify the month-to-month change well and the stationary spread only
+    # weakly: sampled as (spread, autocorrelation), the two lay on a narrow curved ridge
+    # (correlation 0.95 on the unconstrained scale) whose tail gave divergences. Sampled as
+    # (monthly change, autocorrelation) the two are nearly independent; the stationary
+    # spread of an AR(1) in continuous time follows: change^2 = noise^2 (1 - phi^(2/12)).
+    month_change = _prior(config, "deployment_month_change")
+    noise = pm.Deterministic("deployment_noise",
+                             month_change / pt.sqrt(1.0 - phi ** (2.0 / MONTHS_PER_YEAR)))
     scale = pt.sqrt(noise**2 + data("speed", "meas") ** 2)
     prev = term.array("prev", int)
     has_prev = prev >= 0

@@ -161,9 +161,12 @@ DEFAULT_PRIORS: dict[str, Prior] = {
         "Normal", {"mu": 0.5, "sigma": 0.25},
         "Judgement: between 0 (latency-bound) and 1 (bandwidth-bound, speed ~ 1/size); the "
         "essay's Table 1 (a k times larger model is ~k^0.6 slower) is in the ledger."),
-    "deployment_noise": Prior(
-        "HalfNormal", {"sigma": 0.2},
-        "Judgement: month-to-month changes of a served model and of measurement, dex."),
+    "deployment_month_change": Prior(
+        "HalfNormal", {"sigma": 0.1},
+        "Judgement: month-to-month change (dex, one standard deviation) of one served "
+        "model's speed readings, deployment and measurement together: readings a month apart "
+        "differ by ~15% (median 0.07 dex), rarely by more than 60% (0.2 dex). The series' "
+        "stationary spread (deployment_noise) follows from it and series_autocorrelation."),
     "alias_spread": Prior(
         "HalfNormal", {"sigma": 0.5},
         "Judgement: how far a served model's speed at its first reading sits from the "

@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "data" / "runs"
-SMALL = "r20261128T084134-40d53f035c5f"
-BROKEN = "r20261128T085506-7abfca98b2ce"
+SMALL = "r20261128T105456-f6f54ffdad57"
+BROKEN = "r20261128T110011-aa592eea5fa1"
 
 
 def install(home: Path, *run_ids: str) -> Path:

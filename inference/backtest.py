@@ -36,6 +36,7 @@ import xarray as xr
 
 from gpt2030.inference import scoring
 from gpt2030.inference.infer import InferRequest, infer, select_rows
+from gpt2030.inference.progress import quiet_pymc
 from gpt2030.inference.results import (
     Comparison,
     CutoffResult,
@@ -155,7 +156,7 @@ def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int
     new_levels: dict[str, list[str]] = {}
     if partial:
         base = xr.Dataset(keep)
-        with model:
+        with model, quiet_pymc():
             fresh = pm.sample_posterior_predictive(
                 base, var_names=partial, random_seed=seed, progressbar=False,
                 freeze_vars=list(keep))["posterior_predictive"]
@@ -191,7 +192,7 @@ def model_predictive(run_dt: xr.DataTree, frame: pd.DataFrame, config_name: str,
     post, new_levels = transplant_posterior(run_dt["posterior"].to_dataset(), model, seed)
     terms = sorted(set(heldout["term"]))
     names = [f"{t}_obs" for t in terms]
-    with model:
+    with model, quiet_pymc():
         pp = pm.sample_posterior_predictive(post, var_names=names, random_seed=seed + 1,
                                             progressbar=False,
                                             freeze_vars=list(post.data_vars))

@@ -27,9 +27,10 @@ SAMPLERS = ("nutpie", "pymc", "numpyro")
 class SamplerConfig:
     """How to sample: the run's stored settings."""
 
-    # Model 2.0's served-speed hierarchy (alias_spread, deployment_noise and the series'
+    # Model 2.0's served-speed hierarchy (alias spread and the series' noise and
     # autocorrelation) mixes slowly: with 2,500 draws a chain, R-hat reached 1.012 and bulk
-    # ESS 389 on one seed. 5,000 keeps both inside their thresholds with margin.
+    # ESS 389 on one seed. With 5,000 (Model 2.1, benchmarks/diagnose_seeds.py, seeds 1-10)
+    # the worst R-hat is ~1.006 and the lowest bulk ESS ~1,100: both with margin.
     draws: int = 5000
     tune: int = 1000
     chains: int = 4
@@ -127,7 +128,7 @@ def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = F
         pm.sample_posterior_predictive(post, random_seed=seed, extend_inferencedata=True,
                                        progressbar=False)
         pm.compute_log_likelihood(post, progressbar=False)
-        pymc.stats.compute_log_prior(post)
+        pymc.stats.compute_log_prior(post, progressbar=False)
     timings["predictive_and_log_densities"] = progress.timings["predictive_and_log_densities"]
     for name in ("prior", "prior_predictive"):
         post[name] = dt[name].to_dataset()

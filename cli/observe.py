@@ -8,8 +8,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import pandas as pd
-
 from gpt2030.cli import CommandError
 from gpt2030.observations import FIELDS, KINDS, STATUSES, Ledger, ledger_path
 from gpt2030.observations.schema import parse_date
@@ -184,6 +182,8 @@ def _row_period(row: dict[str, str]):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    import pandas as pd  # only listing needs it: the other observe commands start faster
+
     rows = _filtered(args)
     if args.format == "json":
         json.dump(rows, sys.stdout, indent=1)

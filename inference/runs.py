@@ -34,16 +34,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-import xarray as xr
-
 from gpt2030.models import MODEL_VERSION, ModelConfig
 from gpt2030.models import priors as priors_module
 from gpt2030.observations import default_home
 from gpt2030.observations.files import atomic_path
 from gpt2030.observations.schema import FIELDS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # xarray and pandas are imported where used: listing runs needs neither
+    import pandas as pd
+    import xarray as xr
+
     from gpt2030.inference.diagnostics import Diagnostics
 
 RUN_FILE = "run.nc"
@@ -301,6 +301,8 @@ class Run:
         BrokenRunError
             When the file cannot be read (damaged after it was checked).
         """
+        import xarray as xr
+
         try:
             return xr.load_datatree(self.path / RUN_FILE)
         except (OSError, ValueError, KeyError, RuntimeError) as err:
@@ -390,6 +392,8 @@ def package_versions() -> dict[str, str]:
 
 def observations_to_dataset(frame: pd.DataFrame, roles: pd.Series) -> xr.Dataset:
     """The ledger rows as a Dataset over ``obs_id`` (strings), with each row's role."""
+    import xarray as xr
+
     data = {f: ("obs_id", frame[f].astype(str).to_numpy()) for f in FIELDS if f != "id"}
     data["role"] = ("obs_id", roles.reindex(frame.index).fillna("").astype(str).to_numpy())
     return xr.Dataset(data, coords={"obs_id": frame["id"].astype(str).to_numpy()})

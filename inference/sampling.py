@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass
-
-import numpy as np
-import pymc as pm
-import pymc.stats
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from gpt2030.inference.progress import Progress, quiet_pymc, silent
+
+if TYPE_CHECKING:
+    import pymc as pm
+    import xarray as xr
 
 #: Draws of the prior predictive kept with every run (for prior-data conflict checks and
 #: prior-only forecasts).
@@ -110,6 +110,10 @@ def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = F
         ``sample_stats``, ``posterior_predictive``, ``log_likelihood``, ``log_prior``,
         ``observed_data``.
     """
+    # Imported here: the command line reads SamplerConfig's defaults without loading PyMC.
+    import pymc as pm
+    import pymc.stats
+
     progress = progress or silent()
     timings: dict[str, float] = {}
     with progress.stage("prior", key="prior_predictive") as info, _CacheCount(info), \
@@ -138,6 +142,10 @@ def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = F
 def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool,
                       timings: dict[str, float], progress: Progress | None = None,
                       ) -> xr.DataTree:
+    import numpy as np
+    import pymc as pm
+    import xarray as xr
+
     progress = progress or silent()
     if config.sampler == "nutpie":
         import nutpie

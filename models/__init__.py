@@ -1,7 +1,16 @@
-"""The generative model of GPT-2030: priors, evidence terms and the PyMC graph."""
+"""The generative model of GPT-2030: priors, evidence terms and the PyMC graph.
 
-from gpt2030.models.generative import MODEL_VERSION, YEARS, build_model
+The graph (:mod:`gpt2030.models.generative`, which imports PyMC) is loaded on first use of
+``build_model`` or ``YEARS``, so that reading the ledger or a stored run's manifest, and
+``gpt2030 --help``, never pay for importing PyMC.
+"""
+
 from gpt2030.models.priors import CONFIGS, DEFAULT, ESSAY, ModelConfig, Prior, get_config
+
+#: Bump when the graph or the meaning of a variable changes: stored runs of another
+#: version are refused rather than misread. It lives here, not in ``generative``, because
+#: listing and reading runs compares it without building a model.
+MODEL_VERSION = "2.1.0"
 
 __all__ = [
     "CONFIGS",
@@ -14,3 +23,31 @@ __all__ = [
     "build_model",
     "get_config",
 ]
+
+#: Names that come from the PyMC graph module, imported when first asked for.
+_FROM_GENERATIVE = ("YEARS", "build_model")
+
+
+def __getattr__(name: str) -> object:
+    """``YEARS`` and ``build_model``, from :mod:`gpt2030.models.generative` on first use.
+
+    Parameters
+    ----------
+    name : str
+        The attribute asked for.
+
+    Returns
+    -------
+    object
+        The attribute of the graph module.
+
+    Raises
+    ------
+    AttributeError
+        For any other name.
+    """
+    if name in _FROM_GENERATIVE:
+        from gpt2030.models import generative
+
+        return getattr(generative, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -35,9 +35,8 @@ from gpt2030.models.priors import (
     ModelConfig,
 )
 
-#: Bump when the graph or the meaning of a variable changes: stored runs of another
-#: version are refused rather than misread.
-MODEL_VERSION = "2.1.0"
+#: Bump ``MODEL_VERSION`` in ``models/__init__.py`` when the graph or the meaning of a
+#: variable changes (it lives there so that reading runs needs no PyMC).
 
 #: The trajectory grid: from the first shipped observations to five years past 2030. The
 #: random walks step once a year on it.

@@ -13,6 +13,7 @@ import codecs
 import csv
 import hashlib
 import io
+import math
 import os
 import re
 import tempfile
@@ -20,9 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from filelock import FileLock
 
 from gpt2030.observations.files import atomic_write
@@ -36,6 +36,9 @@ from gpt2030.observations.schema import (
     validate_row,
 )
 from gpt2030.observations.units import DEFAULT_TOKENS_PER_WORD, UNITS, dimension_of, to_base
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LEDGER_NAME = "ledger.csv"
 
@@ -430,15 +433,17 @@ def observation_frame(rows: Sequence[dict[str, str]],
     interval in the base unit of their dimension (``value_base``, ``low_base``,
     ``high_base``) and ``dimension``. Assumes the rows are valid (see :meth:`Ledger.problems`).
     """
+    import pandas as pd  # here, not at the top: the observe commands never need it
+
     records = []
     for row in rows:
         rec: dict[str, object] = dict(row)
         rec["t"] = decimal_year(row["date"])
-        rec["t_target"] = decimal_year(row["target_date"]) if row["target_date"] else np.nan
+        rec["t_target"] = decimal_year(row["target_date"]) if row["target_date"] else math.nan
         rec["dimension"] = dimension_of(row["unit"]).name
         for f in ("value", "low", "high"):
             rec[f"{f}_base"] = (to_base(float(row[f]), row["unit"], tokens_per_word)
-                                if row[f] else np.nan)
+                                if row[f] else math.nan)
         records.append(rec)
     columns = [*FIELDS, "t", "t_target", "dimension", "value_base", "low_base", "high_base"]
     return pd.DataFrame.from_records(records, columns=columns).set_index("id", drop=False)

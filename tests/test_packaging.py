@@ -136,3 +136,16 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     validated = run(venv / "bin" / "gpt2030", "observe", "validate", cwd=home,
                     env={**env, "GPT2030_HOME": str(home)})
     assert validated.stdout.startswith("ok:"), validated.stdout
+
+
+def test_the_parser_loads_no_heavy_library(outside: Path) -> None:
+    """``gpt2030 --help``, ``observe`` and ``runs`` start in a fraction of a second: building
+    the parser imports neither PyMC (seconds) nor pandas or xarray."""
+    code = ("import sys; from gpt2030.cli.main import build_parser; build_parser(); "
+            "print(sorted(m for m in ('pymc', 'pytensor', 'pandas', 'xarray', 'arviz', "
+            "'matplotlib') if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=outside, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -61,6 +61,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise CommandError(f"--out: {args.out} is a gpt2030 home (it holds the ledger or "
                                "runs): give another folder")
     run = load(args.run)
+    if args.out is None:
+        from gpt2030.observations.store import ensure_writable
+
+        ensure_writable(default_home() / "reports")  # before the report is built, not after
     out = args.out or default_home() / "reports" / run.id
     try:
         path = write_report(run, out)

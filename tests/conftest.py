@@ -1,8 +1,14 @@
-"""Shared fixtures: a temporary gpt2030 home, seeds, and the slow tier switch."""
+"""Shared fixtures: a temporary gpt2030 home, seeds, the slow tier switch, and two ways to
+keep the fast tier fast where a test exercises the pipeline around a report or a run's
+diagnostics rather than their content (``fast_pipeline``)."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,3 +45,67 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GPT2030_HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def _tiny_png() -> bytes:
+    """A valid 1 x 1 white PNG, written by hand (nothing drawn)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1x1, 8-bit RGB
+    pixels = zlib.compress(b"\x00\xff\xff\xff")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
+            + chunk(b"IEND", b""))
+
+
+def _fingerprint(dt) -> str:
+    """A hash of every array of every group of a DataTree (same draws, same hash)."""
+    h = hashlib.sha256()
+    for node in dt.subtree:
+        for name, var in sorted(node.dataset.variables.items()):
+            h.update(f"{node.path}/{name}{var.shape}{var.dtype}".encode())
+            h.update(var.values.tobytes() if var.dtype.kind != "O" else
+                     repr(var.values.tolist()).encode())
+    return h.hexdigest()
+
+
+#: Results of pure functions of a run's draws computed in this session, by function, draws
+#: and arguments.
+_MEMO: dict[str, object] = {}
+
+
+def _memoized(func):
+    """``func(dt, ...)`` computed once per set of draws and arguments; a copy returned."""
+    def wrapper(dt, *args, **kwargs):
+        key = f"{func.__module__}.{func.__name__}:{_fingerprint(dt)}:{args!r}:{kwargs!r}"
+        if key not in _MEMO:
+            _MEMO[key] = func(dt, *args, **kwargs)
+        return copy.deepcopy(_MEMO[key])
+
+    return wrapper
+
+
+@pytest.fixture
+def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of commands and files around a report, not of its pictures or numbers.
+
+    Two stand-ins, both outside what such a test asserts. A report's figures are built as
+    usual but not rasterised (``png_bytes`` returns a 1 x 1 PNG; rasterising is half a
+    report's time). And the pure functions of a run's draws that cost seconds (its
+    diagnostics ``check``, the report's ``influence_table`` and ``prior_dominance``) are
+    computed once per set of draws and arguments in a session: the fixture runs' draws are
+    read again and again by every command that stores or reports them. The real figures
+    are tested in test_reports.py and the browser test; those functions in
+    test_diagnostics.py, test_compare_influence_export.py and test_reports.py.
+    """
+    from gpt2030.inference import diagnostics, reweight
+    from gpt2030.reports import figures, sections
+
+    png = _tiny_png()
+    monkeypatch.setattr(figures, "png_bytes", lambda fig, dpi=125: png)
+    check = _memoized(diagnostics.check)
+    monkeypatch.setattr(diagnostics, "check", check)
+    monkeypatch.setattr(reweight, "check", check)
+    for name in ("influence_table", "prior_dominance"):
+        monkeypatch.setattr(sections, name, _memoized(getattr(sections, name)))

@@ -29,6 +29,10 @@ from gpt2030.inference.runs import MANIFEST, RUN_FILE
 from gpt2030.observations import Ledger, ledger_path
 from gpt2030.observations.schema import FORCED_MARK, PLAUSIBLE, implausible
 
+# These tests are about commands, exit codes and files, not a report's pictures or a run's
+# diagnostics: see the ``fast_pipeline`` fixture (conftest.py).
+pytestmark = pytest.mark.usefixtures("fast_pipeline")
+
 SPEED = ["observe", "add", "--kind", "inference_speed", "--subject", "probe-model",
          "--value", "10", "--unit", "tokens/s", "--date", "2024-03", "--source", "example"]
 

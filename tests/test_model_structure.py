@@ -101,7 +101,10 @@ def test_observations_enter_through_data(model: pm.Model, frame: pd.DataFrame) -
         assert model.rvs_to_values[rv] is model[f"{term}_y"]
 
 
+@pytest.mark.slow
 def test_logp_and_gradient_are_finite_at_the_initial_point(model: pm.Model) -> None:
+    """Slow tier: compiling the whole model's gradient takes 20-30 s (the numba backend; not
+    cached across processes). The fast tier checks each term's log density below."""
     point = model.initial_point(random_seed=SEED)
     logp = model.compile_logp()(point)
     assert np.isfinite(logp)

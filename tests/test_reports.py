@@ -143,6 +143,7 @@ def test_headline_table_has_essay_figures(report: Path) -> None:
     assert "median / essay" in html
 
 
+@pytest.mark.usefixtures("fast_pipeline")
 def test_verdict_banner_for_the_broken_run(broken_run: Run, tmp_path: Path) -> None:
     path = write_report(broken_run, tmp_path / "broken")
     html = path.read_text()
@@ -250,6 +251,7 @@ def test_helpers() -> None:
     assert md_escape("a|b\nc") == "a\\|b c"
 
 
+@pytest.mark.usefixtures("fast_pipeline")
 def test_cli_report(small_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                     capsys: pytest.CaptureFixture[str]) -> None:
     from gpt2030.cli.main import main
@@ -280,6 +282,7 @@ def test_update_refuses_an_invalid_ledger(home: Path,
     assert "bad-row" in err and "problem" in err
 
 
+@pytest.mark.usefixtures("fast_pipeline")
 def test_update_reuses_the_run_and_exits_1_when_diagnostics_fail(
         home: Path, broken_run: Run, capsys: pytest.CaptureFixture[str]) -> None:
     """``run_update`` with the run's own settings reuses it (no sampling) and reports it."""
@@ -318,6 +321,7 @@ def test_update_reuses_the_run_and_exits_1_when_diagnostics_fail(
     assert str(html) in out and 'class="banner bad"' in html.read_text()
 
 
+@pytest.mark.usefixtures("fast_pipeline")
 def test_observe_add_update_uses_defaults(home: Path, broken_run: Run,
                                           monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -588,6 +592,7 @@ def test_evidence_appendix_is_collapsible_and_written_as_csv(report: Path,
     assert "@media print" in html and "@page" in html
 
 
+@pytest.mark.usefixtures("fast_pipeline")
 def test_report_out_owns_evidence_csv(small_run: Run, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()

@@ -159,6 +159,7 @@ def test_a_conflicting_row_refits_on_k_hat(fixture_home) -> None:
     assert isinstance(result, Refit) and "k-hat" in result.reason
 
 
+@pytest.mark.usefixtures("fast_pipeline")
 def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_home) -> None:
     home, run, request = fixture_home
     ledger = _ledger(home)
@@ -195,6 +196,7 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
     assert f"reweighted from run {run.id}" in html
 
 
+@pytest.mark.usefixtures("fast_pipeline")
 def test_update_cli_takes_the_reweight_path_and_says_so(fixture_home, capsys) -> None:
     from gpt2030.cli.main import main
 

@@ -1,4 +1,9 @@
-"""The ``gpt2030`` command line: thin front ends that parse, delegate and set the exit code."""
+"""The ``gpt2030`` command line: thin front ends that parse, delegate and set the exit code.
+
+Each module's ``register`` adds its commands to the parser; each command is a ``cmd_*``
+function that takes the parsed :class:`argparse.Namespace` and returns the exit status
+(see :mod:`gpt2030.cli.main`).
+"""
 
 
 class CommandError(Exception):

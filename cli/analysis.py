@@ -71,6 +71,7 @@ def _fmt(x: object, spec: str = ".3g") -> str:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    """Check a run and print the checks (or JSON); write its plots; 1 when it fails."""
     from gpt2030.inference.diagnostics import check
     from gpt2030.reports.diagnostics import write_plots
 
@@ -87,6 +88,15 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def print_report(run_id: str, report) -> None:
+    """Print a run's diagnostics as ``diagnose`` shows them: checks first, verdict last.
+
+    Parameters
+    ----------
+    run_id : str
+        The run.
+    report : Diagnostics
+        Its :func:`~gpt2030.inference.diagnostics.check`.
+    """
     from gpt2030.inference.diagnostics import PARETO_K_MAX, PPC_MIN_OBS, PSENSE_THRESHOLD
 
     if report.prior_only:
@@ -148,6 +158,7 @@ def print_report(run_id: str, report) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """Print what changed from RUN_A to RUN_B: observations, then headline shifts."""
     from gpt2030.inference.compare import compare_runs
 
     machine = args.format == "json"
@@ -183,6 +194,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_influence(args: argparse.Namespace) -> int:
+    """Print each observation's leave-one-out shift of the headline medians."""
     from gpt2030.inference.influence import influence
 
     if args.top < 0:
@@ -258,6 +270,7 @@ def _check_export_path(out: Path) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Write a run's headline draws by year (CSV or netCDF); print the path."""
     from gpt2030.inference.export import export_run
 
     if args.out is not None:

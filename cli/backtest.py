@@ -66,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    """Fit at each cutoff, score the later rows, store the result and its report page."""
     from gpt2030.inference.backtest import VARIANTS, compare_variants, pool, run_cutoff
     from gpt2030.inference.results import BacktestResult, VariantComparison
     from gpt2030.inference.runs import default_runs_dir

@@ -29,6 +29,7 @@ def shipped_ledger_text() -> str:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """Start a home holding a copy of the shipped ledger; refuse over an existing one."""
     home = args.dir or Path(os.environ.get("GPT2030_HOME") or Path.cwd())
     if home.exists() and not home.is_dir():
         raise CommandError(f"{home} is a file, not a folder")

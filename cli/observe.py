@@ -121,6 +121,7 @@ def _ledger() -> Ledger:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    """Add one row (flags) or many (``--file``), all or none; then update if asked."""
     if args.refit and not args.update:
         raise CommandError("--refit goes with --update")
     ledger = _ledger()
@@ -182,6 +183,7 @@ def _row_period(row: dict[str, str]):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Print the rows that match the filters, as a table, CSV or JSON."""
     import pandas as pd  # only listing needs it: the other observe commands start faster
 
     rows = _filtered(args)
@@ -201,6 +203,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    """Print every non-empty field of one row (or the row as JSON)."""
     row = _ledger().get(args.id)
     if args.format == "json":
         print(json.dumps(row, indent=1))
@@ -213,12 +216,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    """Withdraw a row: it stays in the ledger, marked removed, with the reason."""
     row = _ledger().remove(args.id, args.reason)
     print(f"removed {row['id']} ({row['removed_reason']})")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Print every problem of the ledger; 1 when there is any, else 0."""
     ledger = _ledger()
     problems = ledger.problems(today=date.today())
     for p in problems:

@@ -50,6 +50,7 @@ def add_refit_arg(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Write a run's report (the default folder or ``--out``); print report.html's path."""
     from gpt2030.reports.render import OutputFolderError, is_home
     from gpt2030.reports.report import write_report
 
@@ -132,6 +133,7 @@ def run_update(args: argparse.Namespace) -> int:
     """
     from gpt2030.inference.infer import InferRequest, infer
     from gpt2030.inference.progress import Progress
+    from gpt2030.inference.reweight import try_reweight
     from gpt2030.inference.runs import default_runs_dir
     from gpt2030.inference.sampling import SamplerConfig
     from gpt2030.observations.store import ensure_writable
@@ -150,8 +152,9 @@ def run_update(args: argparse.Namespace) -> int:
     for folder in (runs_dir, default_home() / "reports"):
         ensure_writable(folder)  # before minutes of sampling, not after
     force = bool(getattr(args, "force", False))
-    got = None if force else _try_reweight(ledger, runs_dir, request,
-                                           bool(getattr(args, "refit", False)), progress)
+    got = None if force else try_reweight(ledger, runs_dir, request,
+                                          refit=bool(getattr(args, "refit", False)),
+                                          progress=progress)
     if got is not None:
         run, reused = got
     else:
@@ -180,15 +183,6 @@ def run_update(args: argparse.Namespace) -> int:
     return 0
 
 
-def _try_reweight(ledger, runs_dir: Path, request, refit: bool, progress):
-    """(run, reused) when the ledger only added rows to the latest default run (reweighted)
-    or equals it, else None (and the reason on stderr when a reweight was possible)."""
-    try:
-        from gpt2030.inference.reweight import try_reweight
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return None
-    return try_reweight(ledger, runs_dir, request, refit=refit, progress=progress)
-
-
 def cmd_update(args: argparse.Namespace) -> int:
+    """Validate, infer or reuse, report: :func:`run_update` on the parsed flags."""
     return run_update(args)

@@ -115,6 +115,7 @@ def open_ledger() -> Ledger:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
+    """Fit the model to the ledger (or reuse the same run); print the run id last."""
     from gpt2030.inference.infer import InferRequest, infer, select_rows
     from gpt2030.observations.schema import parse_date
     from gpt2030.observations.store import ensure_writable
@@ -179,6 +180,7 @@ def _list_row(r: Run | BrokenRun, latest_id: str | None) -> dict:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
+    """Print every stored run, broken ones with the reason, and which is the latest."""
     runs_dir = default_runs_dir()
     scanned = scan_runs(runs_dir)
     latest_id: str | None = None
@@ -216,6 +218,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_remove(args: argparse.Namespace) -> int:
+    """Delete one run's folder (its own files only); print the path."""
     path = remove_run(default_runs_dir(), args.run_id)
     print(f"removed {path}")
     return 0
@@ -239,6 +242,7 @@ def load(run_id: str | None, machine_output: bool = True) -> Run:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
+    """Print a run's headline quantities for a year, as a table or JSON."""
     run = load(args.run, machine_output=args.format == "json")
     try:
         table = forecast_table(run.datatree(), args.year, args.quantity)

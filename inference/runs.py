@@ -98,7 +98,7 @@ def constant_comments() -> dict[str, str]:
 
 
 def model_constants() -> list[dict[str, object]]:
-    """This installation's fixed constants of the chain, as a run stores them.
+    """The fixed constants of the chain in this installation of the chain, as a run stores them.
 
     Returns
     -------
@@ -282,10 +282,12 @@ class Run:
 
     @property
     def id(self) -> str:
+        """The run id (``r<UTC time>-<key>``), as its manifest records it."""
         return self.manifest["run_id"]
 
     @property
     def info(self) -> RunInfo:
+        """What tells this run apart from others (config, cutoff, seed, verdict...)."""
         m = self.manifest
         return RunInfo(run_id=m["run_id"], created=m["created"],
                        config=str(m["config"].get("name", "?")), cutoff=m["cutoff"],
@@ -324,6 +326,7 @@ class BrokenRun:
 
     @property
     def id(self) -> str:
+        """The folder's name (the manifest of a broken run may be missing or wrong)."""
         return self.path.name
 
     @property
@@ -338,11 +341,22 @@ class BrokenRun:
             timespec="seconds")
 
     def field(self, name: str) -> object:
+        """A manifest field, or ``None`` when the manifest or the field is missing.
+
+        Parameters
+        ----------
+        name : str
+            The field.
+
+        Returns
+        -------
+        object
+        """
         return (self.manifest or {}).get(name)
 
     @property
     def may_be_default(self) -> bool:
-        """Could it be a default run? (unknown when the manifest is unreadable)"""
+        """Whether it could be a default run (``True`` when the manifest is unreadable)."""
         if not self.manifest:
             return True
         config = self.manifest.get("config")
@@ -353,6 +367,7 @@ class BrokenRun:
                 and version in (None, MODEL_VERSION))
 
     def error(self) -> BrokenRunError:
+        """The refusal a command raises when it is asked to read this run."""
         return BrokenRunError(self.id, self.reason, self.manifest)
 
 
@@ -421,7 +436,7 @@ def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path) -> Run:
 
 
 def _compressed(dt: xr.DataTree) -> dict[str, dict[str, dict[str, object]]]:
-    """zlib for every numeric variable: trajectories of thousands of draws compress ~3x."""
+    """Compression for every numeric variable (zlib): trajectories of draws shrink ~3x."""
     return {
         node.path: {name: {"zlib": True, "complevel": 4}
                     for name, var in node.dataset.data_vars.items() if var.dtype.kind in "fiub"}
@@ -617,9 +632,11 @@ def verify_run(run: Run) -> Run:
 
 
 def _run_folders(runs_dir: Path) -> list[Path]:
-    """Folders that are (or were meant to be) runs: named like a run id, or holding a
-    manifest or a ``run.nc``. Hidden folders, ``backtests/`` and a user's own folders are
-    not runs."""
+    """Folders that are (or were meant to be) runs.
+
+    Those named like a run id, or holding a manifest or a ``run.nc``. Hidden folders,
+    ``backtests/`` and a user's own folders are not runs.
+    """
     if not runs_dir.is_dir():
         return []
     return sorted(p for p in runs_dir.iterdir()
@@ -636,10 +653,21 @@ def scan_runs(runs_dir: Path) -> list[Run | BrokenRun]:
 
 
 def list_runs(runs_dir: Path) -> list[Run]:
-    """Runs that look complete (a manifest that parses, a ``run.nc``), oldest first, any
-    model version: a quick listing. :func:`scan_runs` checks each run (:func:`check_run`),
-    and every function that picks a run to read or reuse (:func:`load_run`,
-    :func:`latest_run`, :func:`find_run`) uses it."""
+    """Runs that look complete (a manifest that parses, a ``run.nc``), oldest first.
+
+    Any model version: a quick listing. :func:`scan_runs` checks each run
+    (:func:`check_run`), and every function that picks a run to read or reuse
+    (:func:`load_run`, :func:`latest_run`, :func:`find_run`) uses it.
+
+    Parameters
+    ----------
+    runs_dir : pathlib.Path
+        The home's ``runs`` folder.
+
+    Returns
+    -------
+    list of Run
+    """
     found = []
     for path in _run_folders(runs_dir):
         if not (path / RUN_FILE).is_file():

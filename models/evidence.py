@@ -65,6 +65,7 @@ class Term:
             self.arrays.setdefault(k, []).append(v)
 
     def __len__(self) -> int:
+        """The number of rows in the term."""
         return len(self.ids)
 
     def array(self, name: str, dtype: type = float) -> np.ndarray:

@@ -202,6 +202,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        """``field: message``, as the problem is printed."""
         return f"{self.field}: {self.message}"
 
 

@@ -69,6 +69,7 @@ class RowProblem:
     problem: Problem
 
     def __str__(self) -> str:
+        """``path:line: [id] field: message``, as an editor's error list reads it."""
         label = f" [{self.id}]" if self.id else ""
         return f"{self.path}:{self.line}:{label} {self.problem}"
 
@@ -282,8 +283,9 @@ class Ledger:
     def add(self, new_rows: Sequence[dict[str, str]], today: date | None = None,
             origin: str = "input", lines: Sequence[int] | None = None,
             force_implausible: bool = False) -> list[dict[str, str]]:
-        """Validate and add rows, all or none; fills in ``added``, a missing ``id`` and the
-        defaults of :func:`with_defaults`.
+        """Validate and add rows, all or none.
+
+        Fills in ``added``, a missing ``id`` and the defaults of :func:`with_defaults`.
 
         Parameters
         ----------

@@ -12,6 +12,7 @@ and :mod:`gpt2030.inference.forecast`, never ``gpt2030.models`` or ``gpt2030.obs
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -753,8 +754,40 @@ def record_rows(points: pd.DataFrame) -> pd.Series:
     return (order["value"] >= best).reindex(points.index)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV
+#: injection"): such a cell gets a leading apostrophe, which shows it as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Columns that hold numbers: a number there (``-3.5``, ``-1e3``) stays a number.
+NUMERIC_FIELDS = frozenset({"value", "low", "high"})
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(text: str, numeric: bool = False) -> str:
+    """A CSV cell that a spreadsheet shows as written, never evaluates as a formula.
+
+    Parameters
+    ----------
+    text : str
+        The cell.
+    numeric : bool
+        Whether the cell's column holds numbers: a plain number (a negative one included)
+        is then left as it is.
+
+    Returns
+    -------
+    str
+        ``text``, or ``'`` + ``text`` when it starts with one of :data:`FORMULA_START`.
+    """
+    if numeric and _NUMBER.fullmatch(text):
+        return text
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def evidence_csv(obs: pd.DataFrame, fields: tuple[str, ...]) -> bytes:
     """The run's observations as CSV (UTF-8, one row per observation, ``fields`` columns).
+
+    Every cell passes :func:`spreadsheet_safe`: ledger text is the user's (and sources'), and
+    the file is meant to be opened in a spreadsheet.
 
     Parameters
     ----------
@@ -770,7 +803,12 @@ def evidence_csv(obs: pd.DataFrame, fields: tuple[str, ...]) -> bytes:
     frame = obs.reindex(columns=list(fields)).fillna("").astype(str).replace("nan", "")
     frame = frame.sort_values(["kind", "date", "id"] if "kind" in frame else ["id"],
                               kind="stable")
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    for column in frame.columns:
+        frame[column] = frame[column].map(
+            lambda cell, numeric=column in NUMERIC_FIELDS: spreadsheet_safe(cell, numeric))
+    # CRLF line ends (RFC 4180): the csv writer then quotes a field holding a bare CR or LF,
+    # which with "\n" line ends it would leave bare, splitting the row for a reader.
+    return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 #: A model is a frontier system when its training compute was within this many dex (a
@@ -791,8 +829,6 @@ def subject_key(name: str) -> str:
     str
         e.g. ``gpt4``.
     """
-    import re
-
     return re.sub(r"[^0-9a-z]", "", re.sub(r"\(.*?\)", "", str(name)).casefold())
 
 

@@ -603,6 +603,34 @@ def test_report_out_owns_evidence_csv(small_run: Run, tmp_path: Path) -> None:
     assert (out / "mine.csv").read_text() == "the user's"
 
 
+def test_evidence_csv_never_starts_a_cell_with_a_formula() -> None:
+    """#13: text that a spreadsheet would run (= + - @ tab CR first) gets a leading
+    apostrophe (OWASP); numbers in the numeric columns, negative ones too, stay numbers."""
+    import csv
+    import io
+
+    from gpt2030.inference.reporting import evidence_csv
+
+    hostile = {"=HYPERLINK(\"http://x\",\"y\")": "'=HYPERLINK(\"http://x\",\"y\")",
+               "+1+2": "'+1+2", "-2+3": "'-2+3", "@SUM(A1)": "'@SUM(A1)",
+               "\tindented": "'\tindented", "\rreturn": "'\rreturn", "a\nb\rc": "a\nb\rc",
+               "plain = text": "plain = text", "-5": "'-5"}  # a text column: no exemption
+    rows = [{"id": f"r{i}", "kind": "k", "date": "2024", "subject": text, "source": text,
+             "value": "-3.5", "low": "-1e3", "high": "=1+1"}
+            for i, text in enumerate(hostile)]
+    fields = ("id", "kind", "date", "subject", "value", "low", "high", "source")
+    parsed = list(csv.DictReader(io.StringIO(
+        evidence_csv(pd.DataFrame(rows), fields).decode("utf-8"), newline="")))
+    assert len(parsed) == len(hostile)
+    got = {r["id"]: r for r in parsed}
+    for i, (text, safe) in enumerate(hostile.items()):
+        row = got[f"r{i}"]
+        assert row["subject"] == safe and row["source"] == safe, text
+        assert row["value"] == "-3.5" and float(row["value"]) == -3.5
+        assert row["low"] == "-1e3"
+        assert row["high"] == "'=1+1"  # not a number: a formula, even in a numeric column
+
+
 def test_new_prose_is_escaped(small_dt: xr.DataTree, small_run: Run) -> None:
     """Subjects, ids and backtest names reach the new prose as text, never as markup."""
     from gpt2030.inference.reporting import (

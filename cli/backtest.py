@@ -31,7 +31,8 @@ log-likelihood of every term, concatenated) and, at the first cutoff, by backtes
 
 Results go to runs/backtests/<name>.json and the report page to
 reports/backtest/<name>/backtest.html (+ backtest.md, calibration.png) under $GPT2030_HOME.
---format json prints {"name", "config", "cutoffs": [{"cutoff", "run_id", "n_train",
+--format json prints {"name", "config", "model_version", "observation_hash" and
+"n_observations" (of the ledger read), "cutoffs": [{"cutoff", "run_id", "n_train",
 "n_heldout", "n_scored", "overall": {"gpt2030": {coverage50, coverage90, crps, log_score},
 "naive": {...}}, "overall_series_weighted": {...}, "by_kind": {kind: {"n", "gpt2030",
 "naive", "series_weighted"}}, "essay": {...}, ...}], "pooled": {"n", "n_series", "rows",
@@ -70,7 +71,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from gpt2030.inference.backtest import VARIANTS, compare_variants, pool, run_cutoff
     from gpt2030.inference.results import BacktestResult, VariantComparison
     from gpt2030.inference.runs import default_runs_dir
-    from gpt2030.observations import default_home
+    from gpt2030.models import MODEL_VERSION
+    from gpt2030.observations import default_home, observation_hash
     from gpt2030.observations.schema import parse_date
     from gpt2030.reports.backtest import findings, write_report
 
@@ -109,10 +111,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     name = args.name or "-".join([args.config, *cutoffs] + (["variants"] if variants else []))
     if "/" in name or name.startswith("."):
         raise CommandError("--name: a plain file name, without '/' or a leading '.'")
+    rows = ledger.rows()
     result = BacktestResult(
         name, args.config, datetime.now(UTC).isoformat(timespec="seconds"), results,
         VariantComparison.from_dict(variants) if variants else None, sampler.describe(),
-        args.seed, round(time.perf_counter() - start, 1), pool(results))
+        args.seed, round(time.perf_counter() - start, 1), pool(results),
+        model_version=MODEL_VERSION, observation_hash=observation_hash(rows),
+        n_observations=len(rows))
     json_path = result.save(runs_dir / "backtests" / f"{name}.json")
     doc = result.to_dict()
     files = write_report(result, default_home() / "reports" / "backtest" / name)

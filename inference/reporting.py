@@ -11,9 +11,11 @@ and :mod:`gpt2030.inference.forecast`, never ``gpt2030.models`` or ``gpt2030.obs
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -588,12 +590,18 @@ class CutoffTrust:
 
 @dataclass(frozen=True)
 class BacktestTrust:
-    """The latest stored backtest of a home, as the report quotes it."""
+    """The backtest a report quotes: the home's latest, else the one shipped with gpt2030."""
 
     name: str
     created: str
     config: str
     cutoffs: list[CutoffTrust]
+    #: the record shipped as package data (:func:`shipped_backtest`), not the home's own
+    shipped: bool = False
+    #: the model version that made it and the ledger it read (``None``: not recorded)
+    model_version: str | None = None
+    observation_hash: str | None = None
+    n_observations: int | None = None
 
     @property
     def date(self) -> str:
@@ -601,8 +609,47 @@ class BacktestTrust:
         return self.created[:10]
 
 
+#: Backtest records shipped with gpt2030 (package data): ``backtest-<config>.json``, each the
+#: JSON that ``gpt2030 backtest`` saves under ``runs/backtests/``, made on the shipped ledger.
+SHIPPED_BACKTESTS = files("gpt2030.inference") / "data"
+
+
+def _readable(text: str) -> BacktestResult | None:
+    """A backtest record with at least one scored cutoff, else ``None``."""
+    try:
+        result = BacktestResult.from_dict(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # an unreadable file is not a backtest to quote
+    return result if any(c.overall is not None for c in result.cutoffs) else None
+
+
+def shipped_backtest(config: str = "default") -> BacktestResult | None:
+    """The backtest record of ``config`` shipped with gpt2030, if there is one.
+
+    Parameters
+    ----------
+    config : str
+        The configuration.
+
+    Returns
+    -------
+    BacktestResult or None
+        ``None`` when no readable record of ``config`` with a scored cutoff is shipped.
+    """
+    source = SHIPPED_BACKTESTS / f"backtest-{config}.json"
+    if not source.is_file():
+        return None
+    result = _readable(source.read_text(encoding="utf-8"))
+    return result if result is not None and result.config == config else None
+
+
 def latest_backtest(runs_dir: Path, config: str = "default") -> BacktestTrust | None:
-    """The most recently created backtest of ``config`` in ``runs_dir/backtests``.
+    """The backtest of ``config`` a report quotes: the home's latest, else the shipped one.
+
+    The most recently created backtest of ``config`` in ``runs_dir/backtests``; when the
+    home has none, the record shipped with gpt2030 (:func:`shipped_backtest`), marked
+    ``shipped``. Another configuration's record is never quoted: it says nothing about this
+    one.
 
     Parameters
     ----------
@@ -614,22 +661,21 @@ def latest_backtest(runs_dir: Path, config: str = "default") -> BacktestTrust | 
     Returns
     -------
     BacktestTrust or None
-        ``None`` when no readable backtest of ``config`` with a scored cutoff is stored.
+        ``None`` when neither the home nor the package holds a readable backtest of
+        ``config`` with a scored cutoff.
     """
-    results = []
+    same = []
     for path in sorted(Path(runs_dir, "backtests").glob("*.json")):
         try:
-            result = BacktestResult.load(path)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # an unreadable file is not a backtest to quote
-        if any(c.overall is not None for c in result.cutoffs):
-            results.append(result)
-    if not results:
+            result = _readable(path.read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        if result is not None and result.config == config:
+            same.append(result)
+    shipped = not same
+    best = max(same, key=lambda r: r.created) if same else shipped_backtest(config)
+    if best is None:
         return None
-    same = [r for r in results if r.config == config]
-    if not same:  # another configuration's record says nothing about this one
-        return None
-    best = max(same, key=lambda r: r.created)
 
     def score(kind: str, n: int, s) -> KindScore:
         return KindScore(kind, n, s.coverage50, s.coverage90, s.pit_mean)
@@ -638,7 +684,8 @@ def latest_backtest(runs_dir: Path, config: str = "default") -> BacktestTrust | 
                            score("all", c.overall.n, c.overall.gpt2030) if c.overall else None,
                            {k: score(k, v.n, v.gpt2030) for k, v in c.by_kind.items()})
                for c in best.cutoffs if c.overall is not None]
-    return BacktestTrust(best.name, best.created, best.config, cutoffs)
+    return BacktestTrust(best.name, best.created, best.config, cutoffs, shipped,
+                         best.model_version, best.observation_hash, best.n_observations)
 
 
 # -- capabilities: what was observed, and what is forecast ---------------------------------

@@ -432,22 +432,34 @@ class BacktestResult:
     seconds: float | None = None
     #: every cutoff's scored rows together (a rolling-origin backtest's summary)
     pooled: Pooled | None = None
+    #: the model version that made it, and the ledger it read (its rows' hash, as a run's
+    #: manifest records it, and their number); ``None`` in records made before they were
+    #: stored
+    model_version: str | None = None
+    observation_hash: str | None = None
+    n_observations: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> BacktestResult:
         """Read the JSON document (a dict)."""
         var = data.get("variants")
         pooled = data.get("pooled")
+        n_obs = data.get("n_observations")
         return cls(str(data.get("name", "")), str(data.get("config", "")),
                    str(data.get("created", "")),
                    [CutoffResult.from_dict(c) for c in data.get("cutoffs") or []],
                    VariantComparison.from_dict(var) if var else None,
                    data.get("sampler"), data.get("seed"), data.get("seconds"),
-                   Pooled.from_dict(pooled) if pooled else None)
+                   Pooled.from_dict(pooled) if pooled else None,
+                   data.get("model_version"), data.get("observation_hash"),
+                   None if n_obs is None else int(n_obs))
 
     def to_dict(self) -> dict[str, object]:
         """Return the JSON document, NaN-free."""
         return json_safe({"name": self.name, "config": self.config, "created": self.created,
+                          "model_version": self.model_version,
+                          "observation_hash": self.observation_hash,
+                          "n_observations": self.n_observations,
                           "sampler": self.sampler, "seed": self.seed,
                           "cutoffs": [c.to_dict() for c in self.cutoffs],
                           "pooled": self.pooled.to_dict() if self.pooled else None,

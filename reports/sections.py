@@ -271,20 +271,78 @@ def _kind(k: str) -> str:
     return KIND_WORDS.get(k, k.replace("_", " "))
 
 
+def shipped_words(trust: BacktestTrust, manifest: Manifest | None) -> str:
+    """What a report says before quoting the backtest shipped with gpt2030.
+
+    Parameters
+    ----------
+    trust : BacktestTrust
+        A shipped record (``trust.shipped``).
+    manifest : Manifest or None
+        The run's manifest (its model version and observations are compared).
+
+    Returns
+    -------
+    str
+        One or two sentences: that it is the shipped record, its date and model version, and
+        whether this run's ledger is the one that backtest read.
+    """
+    version = trust.model_version or "not recorded"
+    if manifest is not None and trust.model_version and manifest.model_version and \
+            manifest.model_version != trust.model_version:
+        version += f"; this run's is {manifest.model_version}"
+    text = (f"This home holds no backtest of config '{trust.config}' yet, so quoted here is "
+            f"the record shipped with gpt2030: '{trust.name}' of {trust.date}, made by model "
+            f"version {version}, on the ledger shipped with it")
+    if trust.observation_hash and manifest is not None and manifest.observation_hash:
+        if manifest.observation_hash == trust.observation_hash:
+            text += ", the very observations this run was fitted to."
+        else:
+            sizes = f"{text_or(trust.n_observations)} observations there, " \
+                f"{text_or(manifest.n_observations)} here"
+            text += (f", which differs from this run's ledger ({sizes}): rows added or changed "
+                     "since were not scored.")
+    else:
+        text += " (whether this run's ledger is the same was not recorded)."
+    return text
+
+
+def text_or(value: object, missing: str = "?") -> str:
+    """``str(value)``, or ``missing`` for ``None``.
+
+    Parameters
+    ----------
+    value : object
+        Anything.
+    missing : str
+        What ``None`` reads as.
+
+    Returns
+    -------
+    str
+    """
+    return missing if value is None else str(value)
+
+
 def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
-                 verdict: str, config: str = "default") -> list:
+                 verdict: str, config: str = "default",
+                 manifest: Manifest | None = None) -> list:
     """How far to trust the forecast: the latest backtest's coverage and PIT, by input.
 
     Parameters
     ----------
     trust : BacktestTrust or None
-        :func:`~gpt2030.inference.reporting.latest_backtest`.
+        :func:`~gpt2030.inference.reporting.latest_backtest`: the home's latest backtest, or
+        the record shipped with gpt2030.
     diffs : list of EssayDifference
         The explained headlines (their inputs' kinds are quoted).
     verdict : str
         The run's diagnostics verdict.
     config : str
         The run's configuration (only its own backtests are quoted).
+    manifest : Manifest, optional
+        The run's manifest: a shipped record says whether the run's ledger is the one it
+        read.
 
     Returns
     -------
@@ -307,7 +365,10 @@ def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
         return blocks
     main = max(trust.cutoffs, key=lambda c: c.overall.n if c.overall else 0)
     others = [c for c in trust.cutoffs if c is not main and c.overall]
-    text = (f"{lead}The latest backtest, '{trust.name}' of {trust.date}, fitted the model on "
+    if trust.shipped:
+        blocks.append(Paragraph(shipped_words(trust, manifest)))
+    which = "shipped" if trust.shipped else "latest"
+    text = (f"{lead}The {which} backtest, '{trust.name}' of {trust.date}, fitted the model on "
             f"the {main.n_train} rows known by {main.cutoff} and forecast the rows that came "
             f"later: {_calibration_words(main.overall)}.")
     if others:
@@ -459,7 +520,8 @@ def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDiffer
                    caption="Contribution: sign x log10(model / essay); a link that divides "
                    "(parameters, human speed, duration) counts with a minus sign. Influence: "
                    "gpt2030 influence.")]))
-    blocks.extend(trust_blocks(trust, diffs, ctx.manifest.verdict, ctx.manifest.config_name))
+    blocks.extend(trust_blocks(trust, diffs, ctx.manifest.verdict, ctx.manifest.config_name,
+                               ctx.manifest))
     blocks.extend(cannot_know_blocks(dt, ctx, ctx.manifest.latest_observation))
     return _section("summary", blocks, cls="summary")
 
@@ -1168,7 +1230,7 @@ def provenance_section(run: Run, m: Manifest) -> Section:
         return ", ".join(f"{k}={v}" for k, v in d.items())
 
     def text(x: object) -> str:
-        return "" if x is None else str(x)
+        return text_or(x, "")
 
     rows = [
         ["run id", m.run_id],
@@ -1176,7 +1238,7 @@ def provenance_section(run: Run, m: Manifest) -> Section:
         ["created", m.created],
         ["observation hash", m.observation_hash],
         ["observations", f"{text(m.n_observations)} ("
-                         f"{'?' if m.n_conditioning is None else m.n_conditioning} "
+                         f"{text_or(m.n_conditioning)} "
                          "conditioning)"],
         ["latest observation", text(m.latest_observation)],
         ["cutoff", m.cutoff or "none"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.resources
+import json
 import os
 import shutil
 import subprocess
@@ -106,6 +107,11 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     source = tmp_path / "source"
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
         ".*", "build", "dist", "*.egg-info", "runs", "__pycache__", "tests", "benchmarks"))
+    # The shipped backtest record (package data); the test fixture's until one is shipped.
+    record = source / "inference" / "data" / "backtest-default.json"
+    if not record.exists():
+        record.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "tests" / "data" / "backtest-default.json", record)
     dist = tmp_path / "dist"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
         "--no-index", "--quiet", "--wheel-dir", dist, source)
@@ -114,6 +120,7 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     for package in TOP_LEVEL:
         assert f"gpt2030/{package}/__init__.py" in names, package
     assert "gpt2030/observations/ledger.csv" in names
+    assert "gpt2030/inference/data/backtest-default.json" in names
     assert not any(n.startswith(("tests/", "gpt2030/tests/")) for n in names)
 
     venv = tmp_path / "venv"
@@ -136,6 +143,12 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     validated = run(venv / "bin" / "gpt2030", "observe", "validate", cwd=home,
                     env={**env, "GPT2030_HOME": str(home)})
     assert validated.stdout.startswith("ok:"), validated.stdout
+    # The report of a home without backtests finds the record inside the installed wheel.
+    quoted = run(venv / "bin" / "python", "-c",
+                 "from gpt2030.inference.reporting import latest_backtest as b; "
+                 "t = b(__import__('pathlib').Path('runs')); print(t.shipped, t.name)",
+                 cwd=home, env=env)
+    assert quoted.stdout.split() == ["True", json.loads(record.read_text())["name"]]
 
 
 def test_the_parser_loads_no_heavy_library(outside: Path) -> None:

@@ -456,8 +456,13 @@ def test_summary_section_names_the_largest_differences(report: Path, small_dt: x
         assert f"{d.dex:+.2f} dex" in item
         largest = max(d.links, key=lambda link: abs(link.dex))
         assert largest.label in item
-    # no backtest stored beside the fixture: said so, plainly
-    assert "No backtest yet" in part
+    # no backtest stored beside the fixture: the shipped record, or said so plainly
+    from gpt2030.inference.reporting import shipped_backtest
+
+    if shipped_backtest("default") is None:
+        assert "No backtest yet" in part
+    else:
+        assert "record shipped with gpt2030" in part
     assert "tokens per second" in part and "essay&#x27;s definition" in part
 
 
@@ -504,6 +509,54 @@ def test_trust_quotes_the_latest_backtest_and_where_it_misses(small_run: Run,
     assert "67% of the 9 later rows" in html
     assert latest_backtest(tmp_path / "nothing") is None
     assert latest_backtest(runs, "essay") is None  # another config's record is not quoted
+
+
+def test_trust_falls_back_to_the_shipped_backtest(small_run: Run, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """#13: a home without a backtest of the run's config quotes the record shipped with
+    gpt2030 (package data), says so, its date and model version, and whether the run's
+    ledger is the one it read; the home's own backtest always wins."""
+    import json as _json
+
+    from gpt2030.inference import reporting
+    from gpt2030.inference.reporting import latest_backtest, shipped_backtest
+    from gpt2030.reports.sections import trust_blocks
+
+    monkeypatch.setattr(reporting, "SHIPPED_BACKTESTS", FIXTURES.parent)  # tests/data
+    shipped = shipped_backtest("default")
+    assert shipped is not None and shipped.model_version == "2.0.0"
+    assert type(shipped).from_dict(shipped.to_dict()) == shipped  # the new keys round-trip
+    assert shipped_backtest("essay") is None  # nothing shipped for another config
+    runs = tmp_path / "runs"
+    trust = latest_backtest(runs)
+    assert trust is not None and trust.shipped and trust.date == "2026-11-27"
+    assert latest_backtest(runs, "essay") is None
+
+    manifest = Manifest.from_dict(small_run.manifest)
+
+    def words(m: Manifest) -> str:
+        blocks = trust_blocks(trust, [], "pass", "default", m)
+        return to_html(Document("t", "s", [Section("x", "X", blocks)]))
+
+    html = words(manifest)
+    assert "record shipped with gpt2030" in html and "default-2023-06-30" in html
+    assert "2026-11-27" in html and "model version 2.0.0" in html
+    assert manifest.observation_hash != shipped.observation_hash
+    assert (f"differs from this run&#x27;s ledger (480 observations there, "
+            f"{manifest.n_observations} here)") in html
+    assert "The shipped backtest" in html and "82% of the 208 later rows" in html
+    same = Manifest.from_dict({**small_run.manifest,
+                               "observation_hash": shipped.observation_hash})
+    assert "the very observations this run was fitted to" in words(same)
+
+    # A backtest of the home's own wins, however old.
+    (runs / "backtests").mkdir(parents=True)
+    own = _backtest_doc("2020-01-01T00:00:00+00:00", {"compute": (17, 0.5, 0.5)})
+    (runs / "backtests" / "own.json").write_text(_json.dumps(own))
+    trust = latest_backtest(runs)
+    assert trust is not None and not trust.shipped and trust.date == "2020-01-01"
+    html = to_html(Document("t", "s", [Section("x", "X", trust_blocks(trust, [], "pass"))]))
+    assert "shipped" not in html and "The latest backtest" in html
 
 
 def test_capabilities_show_observed_history_then_probabilities(

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -23,10 +24,13 @@ from gpt2030.inference.runs import (
     save_run,
 )
 from gpt2030.inference.sampling import SamplerConfig, fit
-from gpt2030.models import MODEL_VERSION, build_model, get_config
+from gpt2030.models import MODEL_VERSION, ModelConfig, build_model, get_config
 from gpt2030.models.evidence import prepare_evidence
 from gpt2030.observations import Ledger, observation_frame, observation_hash
 from gpt2030.observations.schema import decimal_year, parse_date
+
+if TYPE_CHECKING:
+    from gpt2030.inference.diagnostics import Diagnostics
 
 
 @dataclass(frozen=True)
@@ -96,16 +100,53 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
         info["detail"] = f"verdict {report.verdict}"
     timings["diagnostics"] = progress.timings["diagnostics"]
     timings["total"] = time.perf_counter() - wall_start  # measured, not a sum of stages
+    manifest = run_manifest(key, rows, roles, config, request, report, timings,
+                            prior_only=request.prior_only or "posterior" not in dt.children)
+    return save_run(dt, manifest, runs_dir), False
+
+
+def run_manifest(key: str, rows: list[dict[str, str]], roles: pd.Series, config: ModelConfig,
+                 request: InferRequest, report: Diagnostics, timings: dict[str, float],
+                 **fields: object) -> dict:
+    """The manifest a new run stores (read back as :class:`~gpt2030.inference.runs.Manifest`).
+
+    One place for what every run records, fitted or reweighted: its id and key, the
+    observations it was fitted to, the configuration with each prior's source, the chain's
+    constants with theirs, the sampler and seed, package versions, timings and diagnostics.
+
+    Parameters
+    ----------
+    key : str
+        The run's key (:func:`~gpt2030.inference.runs.run_key`, or a reweighted run's own).
+    rows : list of dict
+        The ledger rows it was fitted to.
+    roles : pandas.Series
+        Each row's role in the model (``context...`` rows condition nothing).
+    config : ModelConfig
+        The configuration.
+    request : InferRequest
+        The settings asked for.
+    report : Diagnostics
+        Its diagnostics.
+    timings : dict
+        Seconds per stage, and ``total``.
+    **fields
+        Entries to add or override (``prior_only``; a reweighted run's ``path``, ``parent``,
+        ``k_hat`` ...).
+
+    Returns
+    -------
+    dict
+    """
     now = datetime.now(UTC)
-    run_id = new_run_id(key, now)
-    manifest = {
-        "run_id": run_id,
+    return {
+        "run_id": new_run_id(key, now),
         "key": key,
         "created": now.isoformat(timespec="seconds"),
         "model_version": MODEL_VERSION,
-        "observation_hash": obs_hash,
+        "observation_hash": observation_hash(rows),
         "n_observations": len(rows),
-        "n_conditioning": int((~roles.str.startswith("context")).sum()),
+        "n_conditioning": int((~roles.astype(str).str.startswith("context")).sum()),
         "latest_observation": max((r["date"] for r in rows), default=None,
                                   key=lambda d: decimal_year(d)),
         "config": describe_config(config),  # each prior with its source
@@ -113,11 +154,11 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
         "sampler": request.sampler.describe(),
         "seed": request.seed,
         "cutoff": request.cutoff,
-        "prior_only": request.prior_only or "posterior" not in dt.children,
+        "prior_only": request.prior_only,
         "packages": package_versions(),
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "diagnostics": report.to_dict(),
         "verdict": report.verdict,
         "path": "fitted",  # or "reweighted" (inference/reweight.py)
+        **fields,
     }
-    return save_run(dt, manifest, runs_dir), False

@@ -135,6 +135,21 @@ def _num(text: object) -> float:
         return math.nan
 
 
+def _dated_value(row: pd.Series) -> tuple[float, float] | None:
+    """A row's decimal year and value in its dimension's base unit.
+
+    ``None`` for a row without a number, a readable date or a known unit: the one rule by
+    which the report's figures, records and capability history read the evidence.
+    """
+    value = _num(row["value"])
+    if not math.isfinite(value):
+        return None
+    try:
+        return decimal_year(str(row["date"])), to_base(value, str(row["unit"]))
+    except (ValueError, KeyError):
+        return None
+
+
 def evidence_points(obs: pd.DataFrame, mask: pd.Series, scale: float = 1.0) -> pd.DataFrame:
     """Rows under ``mask`` as ``t, value, low, high`` in base units (divided by ``scale``).
 
@@ -155,15 +170,11 @@ def evidence_points(obs: pd.DataFrame, mask: pd.Series, scale: float = 1.0) -> p
     """
     rows = []
     for _, r in obs[mask].iterrows():
-        value = _num(r["value"])
-        if not math.isfinite(value):
+        point = _dated_value(r)
+        if point is None:
             continue
-        try:
-            t = decimal_year(str(r["date"]))
-            unit = str(r["unit"])
-            base = to_base(value, unit)
-        except (ValueError, KeyError):
-            continue
+        t, base = point
+        unit = str(r["unit"])
         low, high = _num(r["low"]) if "low" in r else math.nan, \
             _num(r["high"]) if "high" in r else math.nan
         rows.append({"t": t, "value": base / scale,
@@ -725,15 +736,9 @@ def best_scores(obs: pd.DataFrame, benchmark: str) -> dict[int, BestScore]:
         obs["metric"].astype(str).map(lambda m: benchmark_task(m) == task)
     rows = []
     for _, r in obs[mask].iterrows():
-        value = _num(r["value"])
-        if not math.isfinite(value):
-            continue
-        try:
-            frac = to_base(value, str(r["unit"]))
-            t = decimal_year(str(r["date"]))
-        except (ValueError, KeyError):
-            continue
-        rows.append((t, frac, r))
+        point = _dated_value(r)
+        if point is not None:
+            rows.append((*point, r))
     if not rows:
         return {}
     rows.sort(key=lambda x: x[0])
@@ -743,7 +748,7 @@ def best_scores(obs: pd.DataFrame, benchmark: str) -> dict[int, BestScore]:
     i = 0
     for y in range(first, last + 1):
         while i < len(rows) and int(rows[i][0]) <= y:
-            t, frac, r = rows[i]
+            _t, frac, r = rows[i]
             if best is None or frac > best.value:
                 best = BestScore(frac, str(r["subject"]), str(r["metric"]), str(r["date"]),
                                  str(r.get("source", "")))
@@ -895,11 +900,9 @@ def frontier_compute_rows(obs: pd.DataFrame) -> pd.Series:
     out = pd.Series(False, index=obs.index)
     rows = []
     for i, r in obs[obs["role"].astype(str) == "compute"].iterrows():
-        try:
-            rows.append((decimal_year(str(r["date"])),
-                         math.log10(to_base(_num(r["value"]), str(r["unit"]))), i))
-        except (ValueError, KeyError):
-            continue
+        point = _dated_value(r)
+        if point is not None and point[1] > 0:
+            rows.append((point[0], math.log10(point[1]), i))
     record = -math.inf
     for _t, v, i in sorted(rows, key=lambda x: x[0]):
         record = max(record, v)

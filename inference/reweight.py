@@ -25,7 +25,6 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,22 +33,21 @@ import pymc as pm
 import xarray as xr
 
 from gpt2030.inference.diagnostics import PARETO_K_MAX, Check, check
+from gpt2030.inference.infer import run_manifest
 from gpt2030.inference.progress import Progress, quiet_pymc, silent
 from gpt2030.inference.runs import (
     Run,
     RunError,
     latest_run,
     load_run,
-    new_run_id,
     observations_to_dataset,
-    package_versions,
     run_key,
     save_run,
 )
-from gpt2030.models import MODEL_VERSION, build_model, get_config
+from gpt2030.models import build_model, get_config
 from gpt2030.models.evidence import prepare_evidence
 from gpt2030.observations import Ledger, observation_frame, observation_hash
-from gpt2030.observations.schema import FIELDS, decimal_year
+from gpt2030.observations.schema import FIELDS
 
 #: ``manifest["path"]`` of a run sampled by MCMC, and of one reweighted from its parent.
 FITTED = "fitted"
@@ -436,30 +434,10 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
                        None, False)
     # Not the key of a full fit: ``infer`` never reuses a reweighted run as a fitted one.
     key = hashlib.sha256(f"{full_key}:{REWEIGHTED}:{base.id}".encode()).hexdigest()[:12]
-    now = datetime.now(UTC)
     timings = dict(progress.timings)
     timings["total"] = time.perf_counter() - wall
     roles = dt["observations"]["role"].to_series()
-    manifest = {
-        "run_id": new_run_id(key, now),
-        "key": key,
-        "created": now.isoformat(timespec="seconds"),
-        "model_version": MODEL_VERSION,
-        "observation_hash": obs_hash,
-        "n_observations": len(rows),
-        "n_conditioning": int((~roles.str.startswith("context")).sum()),
-        "latest_observation": max((r["date"] for r in rows), default=None,
-                                  key=lambda d: decimal_year(d)),
-        "config": config.describe(),
-        "sampler": request.sampler.describe(),
-        "seed": request.seed,
-        "cutoff": None,
-        "prior_only": False,
-        "packages": package_versions(),
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "diagnostics": report.to_dict(),
-        "verdict": report.verdict,
-        **fields,
-    }
+    manifest = run_manifest(key, rows, roles, config, request, report, timings,
+                            cutoff=None, prior_only=False, **fields)
     progress.note(f"posterior {path_line(manifest)}")
     return save_run(dt, manifest, runs_dir), False

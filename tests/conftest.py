@@ -4,8 +4,6 @@ diagnostics rather than their content (``fast_pipeline``)."""
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import shutil
 import struct
 import zlib
@@ -14,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from common import REPO, SEED, SHIPPED_LEDGER
+from fixture_runs import memoized
 
 __all__ = ["REPO", "SEED", "SHIPPED_LEDGER"]  # older test modules import them from here
 
@@ -59,33 +58,6 @@ def _tiny_png() -> bytes:
             + chunk(b"IEND", b""))
 
 
-def _fingerprint(dt) -> str:
-    """A hash of every array of every group of a DataTree (same draws, same hash)."""
-    h = hashlib.sha256()
-    for node in dt.subtree:
-        for name, var in sorted(node.dataset.variables.items()):
-            h.update(f"{node.path}/{name}{var.shape}{var.dtype}".encode())
-            h.update(var.values.tobytes() if var.dtype.kind != "O" else
-                     repr(var.values.tolist()).encode())
-    return h.hexdigest()
-
-
-#: Results of pure functions of a run's draws computed in this session, by function, draws
-#: and arguments.
-_MEMO: dict[str, object] = {}
-
-
-def _memoized(func):
-    """``func(dt, ...)`` computed once per set of draws and arguments; a copy returned."""
-    def wrapper(dt, *args, **kwargs):
-        key = f"{func.__module__}.{func.__name__}:{_fingerprint(dt)}:{args!r}:{kwargs!r}"
-        if key not in _MEMO:
-            _MEMO[key] = func(dt, *args, **kwargs)
-        return copy.deepcopy(_MEMO[key])
-
-    return wrapper
-
-
 @pytest.fixture
 def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests of commands and files around a report, not of its pictures or numbers.
@@ -104,8 +76,8 @@ def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
 
     png = _tiny_png()
     monkeypatch.setattr(figures, "png_bytes", lambda fig, dpi=125: png)
-    check = _memoized(diagnostics.check)
+    check = memoized(diagnostics.check)
     monkeypatch.setattr(diagnostics, "check", check)
     monkeypatch.setattr(reweight, "check", check)
     for name in ("influence_table", "prior_dominance"):
-        monkeypatch.setattr(sections, name, _memoized(getattr(sections, name)))
+        monkeypatch.setattr(sections, name, memoized(getattr(sections, name)))

@@ -15,7 +15,7 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
-from fixture_runs import BROKEN, FIXTURES, SMALL, install
+from fixture_runs import BROKEN, FIXTURES, SMALL, install, memoized
 
 from gpt2030.cli.main import main
 from gpt2030.inference.diagnostics import (
@@ -62,13 +62,13 @@ def broken_dt() -> xr.DataTree:
 
 @pytest.fixture(scope="module")
 def small_report(small_dt: xr.DataTree) -> Diagnostics:
-    """``check`` of the small run, computed once (tests copy it before changing it)."""
-    return check(small_dt)
+    """``check`` of the small run, computed once a session (``diagnose`` below reuses it)."""
+    return memoized(check)(small_dt)
 
 
 @pytest.fixture(scope="module")
 def broken_report(broken_dt: xr.DataTree) -> Diagnostics:
-    return check(broken_dt, sensitivity=False)
+    return memoized(check)(broken_dt, sensitivity=False)
 
 
 # --- the run store ------------------------------------------------------------------------
@@ -138,6 +138,7 @@ def test_check_fails_broken_run_on_sampler_checks(broken_report: Diagnostics) ->
     json.dumps(report.to_dict())  # the manifest stores it
 
 
+@pytest.mark.usefixtures("fast_pipeline")
 def test_diagnose_cli_broken_run_exits_1_and_names_failures(
         home: Path, broken_report: Diagnostics, capsys: pytest.CaptureFixture[str]) -> None:
     install(home, BROKEN)
@@ -155,6 +156,7 @@ def test_diagnose_cli_broken_run_exits_1_and_names_failures(
 # --- diagnose: the small run --------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("fast_pipeline")
 def test_diagnose_json_structure_and_plots(home: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     install(home, SMALL)

@@ -13,3 +13,5 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED_LEDGER = REPO / "observations" / "ledger.csv"
 #: A readable fixed seed: sum(map(ord, "gpt2030")).
 SEED = sum(map(ord, "gpt2030"))
+#: Hostile user text: it must reach HTML and Markdown escaped, never as markup.
+PAYLOAD = "<script>alert(1)</script>"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from common import REPO, SEED, SHIPPED_LEDGER
-from fixture_runs import memoized
+from common import PAYLOAD, REPO, SEED, SHIPPED_LEDGER
+from fixture_runs import SMALL, install, memoized
 
 __all__ = ["REPO", "SEED", "SHIPPED_LEDGER"]  # older test modules import them from here
 
@@ -34,6 +34,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(SEED)
+
+
+@pytest.fixture(scope="session")
+def small_report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small fixture run's real report (figures rasterised), rendered once a session
+    with a hostile observation injected; test_reports.py and the browser test read it."""
+    import xarray as xr
+
+    from gpt2030.inference.runs import load_run
+    from gpt2030.reports.report import write_report
+
+    run = load_run(install(tmp_path_factory.mktemp("report-home"), SMALL), SMALL)
+    dt = run.datatree()
+    obs = dt["observations"].to_dataset()
+    evil = obs.isel(obs_id=[0]).assign_coords(obs_id=[f"evil-{PAYLOAD}"])
+    for field in ("note", "source", "subject"):
+        evil[field] = ("obs_id", np.array([f"{PAYLOAD} | pipe https://example.org/x?a=1&b=2"]))
+    dt["observations"] = xr.concat([obs, evil], dim="obs_id")
+    out = tmp_path_factory.mktemp("report") / run.id
+    assert write_report(run, out, dt=dt) == out / "report.html"
+    return out
 
 
 @pytest.fixture

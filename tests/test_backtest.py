@@ -118,8 +118,8 @@ CUTOFF_KEYS = ["cutoff", "run_id", "config", "run_reused", "verdict", "n_train",
                "model_only", "pit_test", "pit", "pit_naive", "new_levels", "rows", "timings"]
 
 
-def test_cutoff_result_keeps_the_json_contract_and_round_trips(monkeypatch, tmp_path):
-    """A whole cutoff without sampling: the fit and the model's draws are stand-ins."""
+def _stand_ins(monkeypatch) -> None:
+    """No sampling: the fit and the model's predictive draws (centred 0.2 high) stand in."""
     run = SimpleNamespace(id="r-stand-in", manifest={"verdict": "pass"}, datatree=lambda: None)
     monkeypatch.setattr(bt, "infer", lambda *args, **kwargs: (run, True))
 
@@ -129,6 +129,11 @@ def test_cutoff_result_keeps_the_json_contract_and_round_trips(monkeypatch, tmp_
                 {"speed_alias_offset_z": ["new-alias"]})
 
     monkeypatch.setattr(bt, "model_predictive", predictive)
+
+
+def test_cutoff_result_keeps_the_json_contract_and_round_trips(monkeypatch, tmp_path):
+    """A whole cutoff without sampling: the fit and the model's draws are stand-ins."""
+    _stand_ins(monkeypatch)
     doc = bt.backtest_cutoff(Ledger(SHIPPED_LEDGER), tmp_path, CUTOFF, seed=SEED)
     assert list(doc) == CUTOFF_KEYS
     assert doc["run_id"] == "r-stand-in" and doc["n_heldout"] == len(doc["rows"]) > 0
@@ -144,10 +149,30 @@ def test_cutoff_result_keeps_the_json_contract_and_round_trips(monkeypatch, tmp_
     assert CutoffResult.from_dict(stored).to_dict() == stored
     whole = {"name": "x", "config": "default", "created": "now", "sampler": {"draws": 1},
              "seed": SEED, "cutoffs": [stored], "pooled": None, "variants": None,
-             "seconds": 1.0}
+             "seconds": 1.0, "model_version": "2.0.0", "observation_hash": "0123456789abcdef",
+             "n_observations": 486}  # the model and the ledger it was made with (#13)
     path = BacktestResult.from_dict(whole).save(tmp_path / "x.json")
     assert json.loads(path.read_text()) == whole
     assert BacktestResult.load(path).cutoffs[0].by_kind.keys() == doc["by_kind"].keys()
+
+
+def test_backtest_record_names_the_model_and_the_ledger(home, monkeypatch, capsys):
+    """#13: the stored record (and --format json) carries the model version and the hash and
+    size of the ledger it read, so that a report quoting it says whether its run's ledger is
+    the same."""
+    from gpt2030.cli.main import main
+    from gpt2030.models import MODEL_VERSION
+    from gpt2030.observations import ledger_path, observation_hash
+
+    _stand_ins(monkeypatch)
+    assert main(["backtest", "--cutoff", CUTOFF, "--name", "rec", "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    stored = json.loads((home / "runs" / "backtests" / "rec.json").read_text())
+    rows = Ledger(ledger_path()).rows()
+    expected = {"model_version": MODEL_VERSION, "observation_hash": observation_hash(rows),
+                "n_observations": len(rows)}
+    assert {k: stored[k] for k in expected} == expected
+    assert {k: printed[k] for k in expected} == expected
 
 
 def _scored(obs_id: str, series: str, kind: str, covered: bool, pit: float) -> dict:

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fixture_runs import SMALL, install
 
-from gpt2030.inference.runs import load_run
-from gpt2030.reports.report import write_report
 from gpt2030.reports.sections import SECTIONS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,10 +55,12 @@ def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("browser")
-    run = load_run(install(tmp / "home", SMALL), SMALL)
-    return write_report(run, tmp / "report")
+def report_html(small_report_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the small run's report (conftest.py: rendered once a session, with a
+    hostile observation, which must not break the page either)."""
+    out = tmp_path_factory.mktemp("browser") / "report"
+    shutil.copytree(small_report_dir, out)
+    return out / "report.html"
 
 
 @needs_chromium

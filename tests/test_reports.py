@@ -11,10 +11,10 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from common import PAYLOAD
 from fixture_runs import BROKEN, FIXTURES, SMALL
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -41,7 +41,6 @@ from gpt2030.reports.sections import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-PAYLOAD = "<script>alert(1)</script>"
 FIGURES = ("fig-essay.png", "fig-compute.png", "fig-scaling.png", "fig-speed.png",
            "fig-work.png", "fig-capabilities.png")
 
@@ -72,20 +71,9 @@ def small_dt(small_run: Run) -> xr.DataTree:
 
 
 @pytest.fixture(scope="module")
-def report(small_run: Run, small_dt: xr.DataTree,
-           tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small run's report folder, rendered once with a hostile observation injected."""
-    dt = small_dt.copy()
-    obs = dt["observations"].to_dataset()
-    first = obs.isel(obs_id=[0])
-    evil = first.assign_coords(obs_id=[f"evil-{PAYLOAD}"])
-    for field in ("note", "source", "subject"):
-        evil[field] = ("obs_id", np.array([f"{PAYLOAD} | pipe https://example.org/x?a=1&b=2"]))
-    dt["observations"] = xr.concat([obs, evil], dim="obs_id")
-    out = tmp_path_factory.mktemp("report") / small_run.id
-    path = write_report(small_run, out, dt=dt)
-    assert path == out / "report.html"
-    return out
+def report(small_report_dir: Path) -> Path:
+    """The small run's report folder, with a hostile observation (conftest.py)."""
+    return small_report_dir
 
 
 def test_every_section_in_order_in_html_and_markdown(report: Path) -> None:

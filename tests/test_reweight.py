@@ -183,17 +183,32 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
     a = old["posterior"]["compute_growth"].values.ravel()
     b = dt["posterior"]["compute_growth"].values.ravel()
     assert np.isin(b, a).all()
-    # the same update again reuses the reweighted run; a second row reweights the parent
+    # the same update again reuses the reweighted run
     again = try_reweight(ledger, home / "runs", request)
     assert again is not None and again[1] and again[0].id == new.id
-    ledger.add([_row(**{**INNOCUOUS, "subject": "Test model Y", "value": "2e24"})])
-    third, _ = try_reweight(ledger, home / "runs", request)
-    assert third.manifest["parent"] == run.id and len(third.manifest["new_observations"]) == 2
+    # the report's provenance names the path (the whole report of a reweighted run: the
+    # update command's test below)
+    from gpt2030.inference.runs import Manifest
+    from gpt2030.reports.render import Document, to_html
+    from gpt2030.reports.sections import provenance_section
 
-    from gpt2030.reports.report import write_report
-
-    html = write_report(new, home / "reports" / new.id).read_text(encoding="utf-8")
+    html = to_html(Document("t", "s", [provenance_section(new, Manifest.from_dict(m))]))
     assert f"reweighted from run {run.id}" in html
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("fast_pipeline")
+def test_a_second_row_reweights_the_fitted_parent_not_the_reweighted_run(fixture_home) -> None:
+    """Weights never compound: a second added row reweights the last *fitted* run by both
+    rows. (Slow tier: two reweights, each compiling the touched terms.)"""
+    home, run, request = fixture_home
+    ledger = _ledger(home)
+    ledger.add([_row(**INNOCUOUS)])
+    first, _ = try_reweight(ledger, home / "runs", request)
+    assert first.manifest["parent"] == run.id
+    ledger.add([_row(**{**INNOCUOUS, "subject": "Test model Y", "value": "2e24"})])
+    second, _ = try_reweight(ledger, home / "runs", request)
+    assert second.manifest["parent"] == run.id and len(second.manifest["new_observations"]) == 2
 
 
 @pytest.mark.usefixtures("fast_pipeline")

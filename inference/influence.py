@@ -11,6 +11,8 @@ from the full one, and only a refit without the row would tell.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -44,17 +46,45 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     numpy.ndarray
         One median per row of ``weights``.
     """
+    return weighted_quantile(values, weights, 0.5)
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray,
+                      q: float | Sequence[float]) -> np.ndarray:
+    """Quantiles of ``values`` (S,) under each row of ``weights`` (N, S).
+
+    Midpoint interpolation of the weighted ECDF (rows summing to one): uniform weights
+    give ``np.quantile`` with its ``hazen`` method, and ``q = 0.5`` the median.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Draws of one quantity, shape ``(S,)``.
+    weights : numpy.ndarray
+        One weighting of the draws per row, shape ``(N, S)``.
+    q : float or sequence of float
+        Probabilities, in (0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(N,)`` for one ``q``; ``(len(q), N)`` for several (one sort and one
+        cumulative sum serve them all).
+    """
     order = np.argsort(values, kind="stable")
     x = values[order]
     w = weights[:, order]
     mid = np.cumsum(w, axis=1) - 0.5 * w  # ECDF at each sorted draw's midpoint
-    j = np.clip((mid < 0.5).sum(axis=1), 1, len(x) - 1)
     rows = np.arange(len(w))
-    lo, hi = mid[rows, j - 1], mid[rows, j]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(hi > lo, (0.5 - lo) / (hi - lo), 0.5)
-    frac = np.clip(frac, 0.0, 1.0)
-    return x[j - 1] + frac * (x[j] - x[j - 1])
+    out = []
+    for p in np.atleast_1d(q):
+        j = np.clip((mid < p).sum(axis=1), 1, len(x) - 1)
+        lo, hi = mid[rows, j - 1], mid[rows, j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(hi > lo, (p - lo) / (hi - lo), 0.5)
+        frac = np.clip(frac, 0.0, 1.0)
+        out.append(x[j - 1] + frac * (x[j] - x[j - 1]))
+    return out[0] if np.ndim(q) == 0 else np.stack(out)
 
 
 def influence(run: Run, year: int = YEAR, top: int | None = None) -> pd.DataFrame:

@@ -112,8 +112,6 @@ def psis_weights(log_ratios: np.ndarray, r_eff: float | None = None) -> Weights:
     -------
     Weights
     """
-    import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
-
     lr = np.asarray(log_ratios, dtype=float)
     if not np.all(np.isfinite(lr)):
         lr = np.where(np.isfinite(lr), lr, -np.inf)
@@ -122,28 +120,58 @@ def psis_weights(log_ratios: np.ndarray, r_eff: float | None = None) -> Weights:
         # Equal ratios (rows the parameters do not touch): the draws keep equal weights,
         # and there is no tail to fit (k-hat 0 by convention).
         return Weights(np.full(lr.shape, -math.log(lr.size)), 0.0, float(lr.size))
-    da = xr.DataArray(lr - np.max(lr), dims=_SAMPLE_DIMS)
-    # arviz_stats' psislw takes LOO's input, a log-likelihood, and weights by its negative.
     if r_eff is None:
         import arviz as az
 
-        ratios = np.exp(da)
+        ratios = np.exp(xr.DataArray(lr - np.max(lr), dims=_SAMPLE_DIMS))
         try:
             r_eff = float(az.ess(ratios.to_dataset(name="w"), method="mean",
                                  relative=True)["w"])
         except (ValueError, TypeError):
             r_eff = 1.0
         r_eff = r_eff if np.isfinite(r_eff) and r_eff > 0 else 1.0
-    smoothed, k = (-da).azstats.psislw(dim=list(_SAMPLE_DIMS), r_eff=min(r_eff, 1.0))
-    lw = np.asarray(smoothed.values, dtype=float)
-    lw = lw - _logsumexp(lw)
+    lw, k = smooth_log_weights(lr, r_eff)
     w = np.exp(lw)
     return Weights(lw, float(k), float(1.0 / np.sum(w**2)))
 
 
-def _logsumexp(x: np.ndarray) -> float:
-    m = float(np.max(x))
-    return m + math.log(float(np.sum(np.exp(x - m))))
+def smooth_log_weights(log_ratios: np.ndarray, r_eff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pareto-smoothed, normalised log weights over the last two axes (chain, draw).
+
+    Batched: any leading axes (one set of ratios each, e.g. one simulated outcome each)
+    are smoothed independently in one call.
+
+    Parameters
+    ----------
+    log_ratios : numpy.ndarray
+        Log importance ratios, shape ``(..., chain, draw)``; -inf for a zero weight.
+    r_eff : float
+        Relative efficiency of the draws (capped at 1).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The log weights (each set's logsumexp is 0), shaped like ``log_ratios``, and the
+        Pareto k-hat of each set, shaped like the leading axes.
+    """
+    import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
+
+    lr = np.asarray(log_ratios, dtype=float)
+    lr = np.where(np.isfinite(lr), lr, -np.inf)
+    lr = lr - np.max(lr, axis=(-2, -1), keepdims=True)
+    # A set of equal ratios has no tail to fit (PSIS refuses it): equal weights, k-hat 0.
+    flat = np.all(lr == 0.0, axis=(-2, -1))
+    lead = [f"set{i}" for i in range(lr.ndim - 2)]
+    stand_in = np.linspace(-1.0, 0.0, lr.shape[-1])  # replaced below: any spread will do
+    da = xr.DataArray(np.where(flat[..., None, None], stand_in, lr),
+                      dims=(*lead, *_SAMPLE_DIMS))
+    # arviz_stats' psislw takes LOO's input, a log-likelihood, and weights by its negative.
+    smoothed, k = (-da).azstats.psislw(dim=list(_SAMPLE_DIMS), r_eff=min(r_eff, 1.0))
+    lw = np.asarray(smoothed.transpose(*lead, *_SAMPLE_DIMS).values, dtype=float)
+    lw = np.where(flat[..., None, None], 0.0, lw)
+    top = np.max(lw, axis=(-2, -1), keepdims=True)
+    lw = lw - (top + np.log(np.sum(np.exp(lw - top), axis=(-2, -1), keepdims=True)))
+    return lw, np.where(flat, 0.0, np.asarray(k.values, dtype=float))
 
 
 def resample_indices(log_weights: np.ndarray, seed: int) -> np.ndarray:
@@ -196,8 +224,24 @@ def _compare_rows(stored: pd.DataFrame, current: xr.Dataset) -> str | None:
     return None
 
 
-def _structure_change(model: pm.Model, post: xr.Dataset, free: list[str]) -> str | None:
-    """A parameter or coordinate of the new model that the stored posterior lacks."""
+def structure_change(model: pm.Model, post: xr.Dataset, free: list[str]) -> str | None:
+    """A parameter or coordinate of ``model`` that the stored posterior lacks, or None.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        The model rebuilt on new rows.
+    post : xarray.Dataset
+        The stored posterior.
+    free : list of str
+        The stored run's free parameters.
+
+    Returns
+    -------
+    str or None
+        What differs, in words; None when the stored draws are draws of ``model``'s
+        parameters.
+    """
     names = {rv.name for rv in model.free_RVs}
     new = sorted(names - set(free))
     if new:
@@ -325,7 +369,7 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
         post = dt_base["posterior"].to_dataset()
         free = list(dt_base["log_prior"].data_vars) if "log_prior" in dt_base.children else \
             [rv.name for rv in model.free_RVs]
-        why = _structure_change(model, post, free)
+        why = structure_change(model, post, free)
         if why:
             return Refit(why)
     old_ll = dt_base["log_likelihood"].to_dataset()

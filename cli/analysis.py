@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from gpt2030.cli import CommandError
+from gpt2030.inference.forecast import HEADLINES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +45,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--top", type=int, default=15, help="rows to show (%(default)s; 0 for all)")
     i.add_argument("--format", choices=["table", "json"], default="table")
     i.set_defaults(func=cmd_influence)
+
+    v = sub.add_parser(
+        "value-of-information",
+        help="which next observation would narrow a 2030 forecast most",
+        description="For each kind of observation the model has a likelihood for (training "
+        "compute of a new model, a served-speed reading, a benchmark score, a dataset, a "
+        "training duration, ...), dated in the near future with the ledger's typical error "
+        "for its kind: the expected reduction of the 90% interval of QUANTITY in YEAR, by "
+        "preposterior analysis of the stored draws (outcomes simulated from the model, the "
+        "draws reweighted by PSIS; no refit). Ranked, with the Monte Carlo error; a "
+        "candidate whose weights have Pareto k > 0.7 for more than 5% of its outcomes is "
+        "flagged. The result is stored beside the run and reused.")
+    v.add_argument("--run", help="run id or unique prefix (default: the latest run)")
+    v.add_argument("--quantity", default="work_years", choices=list(HEADLINES),
+                   help="the headline quantity (default: %(default)s)")
+    v.add_argument("--year", type=int, default=2030)
+    v.add_argument("--date", help="date of the candidate observations, YYYY-MM (default: six "
+                   "months after the run was made)")
+    # Defaults None: the command reads them from gpt2030.inference.voi (importing it here
+    # would load ArviZ for every command).
+    v.add_argument("--outcomes", type=int, help="simulated outcomes per candidate (default: "
+                   "200; the report uses 100): a result stored with as many or more is reused")
+    v.add_argument("--seed", type=int, help="seed of the outcomes (default: 1)")
+    v.add_argument("--format", choices=["table", "json"], default="table")
+    v.set_defaults(func=cmd_value_of_information)
 
     e = sub.add_parser(
         "export", help="write a run's headline draws by year (CSV or netCDF)",
@@ -224,6 +250,72 @@ def cmd_influence(args: argparse.Namespace) -> int:
         print(f"{obs_id:<{width}}{r['term']:<18}{_fmt(r['pareto_k'], '.2f'):>6}"
               f"{_fmt(shift, '+.4f'):>9}  {r['quantity_most_moved']}{flag}")
     return 0
+
+
+# --- value of information -------------------------------------------------------------
+
+
+def cmd_value_of_information(args: argparse.Namespace) -> int:
+    from gpt2030.inference.progress import Progress
+    from gpt2030.inference.voi import OUTCOMES, SEED, check_date, for_run
+    from gpt2030.models import YEARS
+
+    args.outcomes = OUTCOMES if args.outcomes is None else args.outcomes
+    args.seed = SEED if args.seed is None else args.seed
+    if args.outcomes < 2:
+        raise CommandError("--outcomes must be at least 2 (the Monte Carlo error needs two)")
+    # Checked before the run is read (runs of this model version share its year grid).
+    if args.year not in YEARS:
+        raise CommandError(f"year {args.year} is outside the model's grid "
+                           f"{YEARS[0]}-{YEARS[-1]}")
+    if args.date:
+        try:
+            check_date(args.date, YEARS)
+        except ValueError as err:
+            raise CommandError(f"--date: {err}") from None
+    run = _load(args.run, machine_output=args.format == "json")
+    try:
+        result, stored = for_run(run, year=args.year, date=args.date,
+                                 n_outcomes=args.outcomes, seed=args.seed,
+                                 progress=Progress())
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    doc = result.quantity_dict(args.quantity)
+    if args.format == "json":
+        print(json.dumps(doc, indent=1))
+        return 0
+    print_value_of_information(doc, stored)
+    return 0
+
+
+def print_value_of_information(doc: dict, stored: bool = False) -> None:
+    """The ranking as a table (``value-of-information --format table``)."""
+    cur = doc["current"]
+    print(f"{doc['quantity']} in {doc['year']}: 90% interval {cur['q05']:.3g} to "
+          f"{cur['q95']:.3g} {doc['unit']}, {_fmt(cur['width_dex'], '.2f')} dex wide now")
+    print(f"candidates dated {doc['date']}; {doc['n_outcomes']} simulated outcomes each "
+          f"(seed {doc['seed']}), {doc['n_draws']} stored draws reweighted by PSIS"
+          + ("; read from the stored result" if stored else ""))
+    rows = doc["candidates"]
+    width = max([len("observation"), *(len(r["observation"]) for r in rows)]) + 2
+    print(f"\n{'rank':<5}{'observation':<{width}}{'error':>11}{'width after':>13}"
+          f"{'reduction (dex)':>22}{'k>0.7':>8}")
+    for r in rows:
+        err = f"{_fmt(r['error'], '.2g')} {r['error_unit']}".strip()
+        share = r["reduction_share"]
+        red = (f"{_fmt(r['reduction_dex'], '+.3f')} \u00b1{_fmt(r['mc_se_dex'], '.3f')} "
+               f"({_fmt(None if share is None else 100 * share, '+.0f')}%)")
+        flag = "  unreliable: refit to know" if r["flagged"] else ""
+        tie = "  (tied with the next)" if r["tied_with_next"] else ""
+        print(f"{r['rank']:<5}{r['observation']:<{width}}{err:>11}"
+              f"{_fmt(r['expected_width_dex'], '.3f'):>13}{red:>22}"
+              f"{_fmt(100 * r['share_k_above_0.7'], '.0f') + '%':>8}{flag}{tie}")
+    if doc["skipped"]:
+        print("\nnot candidates: " + "; ".join(doc["skipped"]))
+    print("\nreduction: the expected narrowing of the 90% interval once the observation is "
+          "made (log10 of its upper over its lower end), \u00b1 its Monte Carlo error; "
+          "'tied': not distinguishable from the next row within two paired standard errors; "
+          "k>0.7: share of outcomes whose importance weights are unreliable")
 
 
 # --- export -------------------------------------------------------------------------------

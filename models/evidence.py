@@ -459,3 +459,73 @@ def prepare_evidence(frame: pd.DataFrame, expert_forecasts: bool = False,
         speed_aliases=b.aliases,
         reasoning_since=reasoning_since,
     )
+
+
+# -- hypothetical observations (value of information) --------------------------------------
+
+@dataclass(frozen=True)
+class Hypothetical:
+    """An observation not yet made: a real row of a term, copied to a new date and error.
+
+    ``template`` is the id of a real row of ``term`` whose other fields (a served model, a
+    benchmark, a serving setting, a model's compute) the new row shares; ``t`` is its
+    decimal year (ignored by terms without a date), ``meas`` its measurement error in the
+    term's units and ``y`` a placeholder value (the caller sets the simulated one).
+    ``fields`` overrides any other array of the term (e.g. ``log_compute``).
+    """
+
+    term: str
+    id: str
+    template: str
+    meas: float
+    y: float
+    t: float | None = None
+    fields: tuple[tuple[str, float], ...] = ()
+
+
+def with_hypothetical(ev: Evidence, rows: Collection[Hypothetical]) -> Evidence:
+    """A copy of ``ev`` with hypothetical rows appended to their terms.
+
+    Each new row is read like a new observation of its kind: a served model's reading is
+    conditioned on the model's last real reading before it, and a hypothetical row is
+    never the predecessor of another, so copies of one row are independent given the
+    parameters. No new served model, benchmark or setting is introduced (every row copies
+    a real one), so the model built from the copy has the same parameters.
+
+    Parameters
+    ----------
+    ev : Evidence
+        The evidence of real rows (left unchanged).
+    rows : collection of Hypothetical
+        The rows to append, in order.
+
+    Returns
+    -------
+    Evidence
+
+    Raises
+    ------
+    KeyError
+        A row's term is absent from ``ev``, or its template is not a row of that term.
+    """
+    real = {name: set(term.ids) for name, term in ev.terms.items()}
+    terms = {name: Term(list(term.ids), {k: list(v) for k, v in term.arrays.items()})
+             for name, term in ev.terms.items()}
+    for row in rows:
+        term = terms[row.term]
+        i = term.ids.index(row.template) if row.template in real[row.term] else None
+        if i is None:
+            raise KeyError(f"{row.template!r} is not a row of the {row.term} term")
+        values = {k: v[i] for k, v in term.arrays.items() if k not in ("prev", "gap")}
+        values.update(meas=row.meas, y=row.y, bound=POINT, **dict(row.fields))
+        if row.t is not None and "t" in values:
+            values["t"] = row.t
+        term.ids.append(row.id)
+        for k, v in values.items():
+            term.arrays[k].append(v)
+    if "speed" in terms and any(r.term == "speed" for r in rows):
+        _speed_series(terms["speed"], real["speed"])
+    return Evidence(terms=terms, roles=ev.roles, benchmarks=list(ev.benchmarks),
+                    benchmark_task=list(ev.benchmark_task), tasks=list(ev.tasks),
+                    speed_settings=list(ev.speed_settings),
+                    speed_aliases=list(ev.speed_aliases), reasoning_since=ev.reasoning_since)

@@ -55,8 +55,9 @@ from gpt2030.inference.runs import (
     observations_from_datatree,
     remedy,
 )
+from gpt2030.inference.voi import ValueOfInformation, for_report
 from gpt2030.reports import figures
-from gpt2030.reports.numbers import DASH, check_value, fmt, interval
+from gpt2030.reports.numbers import DASH, check_value, fixed, fmt, interval
 from gpt2030.reports.render import (
     Banner,
     Bullets,
@@ -1003,7 +1004,8 @@ def rests_on(row: pd.Series) -> str:
 
 
 def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = YEAR,
-                    influence: pd.DataFrame | None = None) -> Section:
+                    influence: pd.DataFrame | None = None,
+                    next_obs: ValueOfInformation | str | None = None) -> Section:
     """7. The most influential observations, and what rests on the priors.
 
     Parameters
@@ -1018,6 +1020,9 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
         The year.
     influence : pandas.DataFrame, optional
         The run's influence table for ``year``, when already computed.
+    next_obs : ValueOfInformation or str, optional
+        The run's value of information (or why there is none): the subsection "What to
+        measure next" when given.
 
     Returns
     -------
@@ -1086,7 +1091,73 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
     blocks.append(Details(
         f"Every scalar parameter ({len(params)}; {len(dominated)} prior-dominated)",
         [Table(columns, [rows[n] for n in params.index], numeric=(2, 3, 4))]))
+    if next_obs is not None:
+        blocks += next_observation_blocks(next_obs)
     return _section("drivers", blocks)
+
+
+#: The quantities of the report's next-observation table, with short names.
+NEXT_QUANTITIES = {"work_years": "work-years", "speed_vs_human": "speed vs human",
+                   "training_compute_flop": "training compute"}
+
+
+def next_observation_blocks(result: ValueOfInformation | str) -> list:
+    """"What to measure next": the candidate observations ranked by what they would narrow.
+
+    Parameters
+    ----------
+    result : ValueOfInformation or str
+        The run's value of information (:func:`gpt2030.inference.voi.for_report`), or why
+        there is none.
+
+    Returns
+    -------
+    list of blocks
+    """
+    blocks: list = [Heading("What to measure next")]
+    if isinstance(result, str):
+        return [*blocks, Paragraph(result)]
+    keys = [k for k in NEXT_QUANTITIES if k in result.current]
+    first = keys[0]
+    ranked = result.ranked(first)
+    best = ranked[0]
+    e = best.effects[first]
+    now = result.current[first]
+    blocks.append(Paragraph(
+        f"Which one new observation, dated {result.date} with the typical error of the "
+        f"ledger's rows of its kind, would narrow the {result.year} forecasts most. "
+        f"Measuring the {best.candidate.observation} would narrow the 90% interval of "
+        f"{NEXT_QUANTITIES[first]} by {e.share:.0%} on average (from {fmt(now.q05)}"
+        f"{DASH}{fmt(now.q95)} today). Each cell is the expected "
+        f"reduction of the interval's width in dex (log10 of its upper over its lower end; "
+        f"the share of today's width in brackets) \u00b1 its Monte Carlo error, from "
+        f"{result.n_outcomes} outcomes simulated from the model and the stored draws "
+        "reweighted by PSIS (no refit); rows within two paired errors of the next are not "
+        "really ordered. `gpt2030 value-of-information --quantity KEY` ranks for any "
+        "headline quantity."))
+    rows = []
+    for v in ranked:
+        c = v.candidate
+        cells: list = [c.observation, f"{fixed(c.error, 2)} {c.error_unit}".strip()]
+        for key in keys:
+            x = v.effects[key]
+            cells.append(f"{x.reduction:+.3f} \u00b1 {x.mc_se:.3f} ({x.share:+.0%})")
+        cells.append(Cell("no: k\u0302 > 0.7 in " f"{v.share_k_high:.0%} of outcomes", "bad")
+                     if v.flagged else Cell("yes", "good"))
+        rows.append(cells)
+    columns = ["observation", "its error",
+               *[f"{NEXT_QUANTITIES[k]} ({result.current[k].width:.2f} dex now)"
+                 for k in keys], "reliable"]
+    blocks.append(Table(columns, rows, numeric=tuple(range(1, len(keys) + 2)),
+                        caption=f"Ranked by {NEXT_QUANTITIES[first]}. 'Reliable' is no when "
+                        "the importance weights of more than 5% of the outcomes have Pareto "
+                        "k above 0.7: the observation would move the posterior further than "
+                        "reweighting can follow (only a refit with it would tell by how "
+                        "much)."))
+    if result.skipped:
+        blocks.append(Paragraph("Not candidates: " + "; ".join(result.skipped) + ".",
+                                cls="note"))
+    return blocks
 
 
 
@@ -1298,7 +1369,7 @@ def build_sections(run: Run, dt: xr.DataTree | None = None,
         speed_trade_section(dt, year),
         capabilities_section(dt, obs, ctx, until),
         changes_section(run, year, dt),
-        drivers_section(run, dt, ctx, year, influence),
+        drivers_section(run, dt, ctx, year, influence, for_report(run, dt, year)),
         assumptions_section(dt, ctx),
         provenance_section(run, ctx.manifest),
         evidence_section(obs),

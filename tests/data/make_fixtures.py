@@ -7,6 +7,11 @@ were sampled), made small enough to ship: the ``prior`` and ``prior_predictive``
 thinned to their first :data:`PRIOR_DRAWS` draws (nothing the fast tests read depends on the
 other 900), and every numeric variable is stored zlib-compressed. The posterior, sample
 stats, predictive, log-likelihood, log-prior and observations groups are kept whole.
+
+Each fixture also carries its value-of-information result (``value_of_information.json``,
+the command's default settings), so that reports and commands read it instead of
+computing it; ``--voi-only`` recomputes only that file in existing fixtures (after a change
+to gpt2030/inference/voi.py that bumps its ``VERSION``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,17 @@ import xarray as xr
 
 HERE = Path(__file__).resolve().parent / "runs"
 PRIOR_DRAWS = 100
+
+
+def store_value_of_information(folder: Path) -> Path:
+    """Compute and store a fixture run's value of information (default settings)."""
+    from gpt2030.inference import voi
+    from gpt2030.inference.runs import load_run
+
+    path = folder / voi.CACHE
+    path.unlink(missing_ok=True)
+    voi.for_run(load_run(folder.parent, folder.name))
+    return path
 
 
 def shrink(src: Path, dest_root: Path = HERE) -> Path:
@@ -41,9 +57,14 @@ def shrink(src: Path, dest_root: Path = HERE) -> Path:
     if "run_nc_bytes" in manifest:
         manifest["run_nc_bytes"] = (dest / "run.nc").stat().st_size
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    store_value_of_information(dest)
     return dest
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:]:
-        print(shrink(Path(arg)))
+    if sys.argv[1:2] == ["--voi-only"]:
+        for arg in sys.argv[2:] or [str(p) for p in sorted(HERE.iterdir()) if p.is_dir()]:
+            print(store_value_of_information(Path(arg)))
+    else:
+        for arg in sys.argv[1:]:
+            print(shrink(Path(arg)))

@@ -104,6 +104,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm.add_argument("--reason", required=True, help="why it is withdrawn")
     rm.set_defaults(func=cmd_remove)
 
+    imp = osub.add_parser(
+        "import", help="add many observations from a dataset file (Epoch AI's notable models)",
+        description="Read a dataset file downloaded by hand (no network) and add the facts "
+        "the ledger lacks, all or none. --from epoch-notable-models: the CSV of "
+        "https://epoch.ai/data/notable-ai-models; each language model published on or after "
+        "--since gives its training compute, parameters and training dataset size, with the "
+        "ids, statuses and confidence labels of the shipped rows. A figure whose value, date "
+        "or confidence differs from the ledger's row of it is listed as a proposed update "
+        "and recorded only with --apply-changes (the old row is kept, marked removed, with "
+        "the reason). Values outside the plausible range of their kind are not imported, and "
+        "listed; a malformed line refuses the whole file.")
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument("--from", dest="source", required=True, choices=["epoch-notable-models"],
+                     help="the file's format")
+    imp.add_argument("--vintage", metavar="DATE",
+                     help="when the file was downloaded, YYYY-MM-DD (named in each row's "
+                     "source; default: today)")
+    imp.add_argument("--since", metavar="DATE",
+                     help="only models published on or after DATE (default: the first year "
+                     "of the model's trajectory grid, 2018-01-01: earlier models are outside "
+                     "the years the model describes)")
+    imp.add_argument("--apply-changes", action="store_true",
+                     help="also record the proposed updates")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="say what would be added and changed; write nothing")
+    imp.set_defaults(func=cmd_import)
+
     val = osub.add_parser("validate", help="check the whole ledger; report every problem")
     val.set_defaults(func=cmd_validate)
 
@@ -219,6 +246,92 @@ def cmd_remove(args: argparse.Namespace) -> int:
     """Withdraw a row: it stays in the ledger, marked removed, with the reason."""
     row = _ledger().remove(args.id, args.reason)
     print(f"removed {row['id']} ({row['removed_reason']})")
+    return 0
+
+
+def _date_arg(flag: str, text: str | None, default: date) -> date:
+    if not text:
+        return default
+    try:
+        first, last = parse_date(text)
+    except ValueError as err:
+        raise CommandError(f"--{flag}: {err}") from None
+    if first != last:
+        raise CommandError(f"--{flag}: give a day, YYYY-MM-DD (not {text!r})")
+    return first
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from gpt2030.models import YEARS
+    from gpt2030.observations import epoch
+
+    today = date.today()
+    vintage = _date_arg("vintage", args.vintage, today)
+    if vintage > today:
+        raise CommandError(f"--vintage: {vintage} is in the future")
+    since = _date_arg("since", args.since, date(int(YEARS[0]), 1, 1))
+    if args.dry_run and args.apply_changes:
+        raise CommandError("--dry-run writes nothing: drop --apply-changes")
+    ledger = _ledger()
+    got = epoch.read_file(args.file, vintage, since, today)
+    plan = epoch.plan_import(ledger.rows(include_removed=True), got.facts)
+    name = args.file
+    print(f"{name}: {got.in_scope} language model(s) published from {since} on, "
+          f"{got.out_of_scope} line(s) out of scope")
+    for remark in got.remarks:
+        print(remark)
+    rows = [f.row for f in plan.new]
+    lines = [f.line for f in plan.new]
+    supersede: dict[str, str] = {}
+    successors: list[tuple[epoch.Change, str]] = []
+    if args.apply_changes:
+        taken = {r["id"] for r in ledger.rows(include_removed=True)} | {r["id"] for r in rows}
+        for change in plan.changes:
+            new_id = epoch.successor_id(change.old["id"], vintage, taken)
+            taken.add(new_id)
+            supersede[change.old["id"]] = (f"superseded by {new_id}: {epoch.DATASET}, "
+                                           f"downloaded {vintage}, gives {change.describe()}")
+            rows.append({**change.new.row, "id": new_id})
+            lines.append(change.new.line)
+            successors.append((change, new_id))
+    if rows and not args.dry_run:
+        ledger.add(rows, today=today, origin=str(name), lines=lines, supersede=supersede)
+    verb = "would add" if args.dry_run else "added"
+    n_new = len(plan.new)
+    if n_new > LIST_ADDED_UP_TO:
+        print(f"{verb} {n_new} observations (ids {plan.new[0].row['id']} ... "
+              f"{plan.new[-1].row['id']}; `gpt2030 observe list` shows them)")
+    else:
+        for fact in plan.new:
+            print(f"{verb} {fact.row['id']}")
+    kept = [f"{len(plan.unchanged)} already in the ledger, unchanged"]
+    if plan.elsewhere:
+        kept.append(f"{len(plan.elsewhere)} held from another source, left alone ("
+                    + ", ".join(old for _, old in plan.elsewhere[:5])
+                    + (", ..." if len(plan.elsewhere) > 5 else "") + ")")
+    if plan.withdrawn:
+        kept.append(f"{len(plan.withdrawn)} withdrawn from the ledger earlier, not added "
+                    "again (" + ", ".join(f.row["id"] for f, _ in plan.withdrawn[:5])
+                    + (", ..." if len(plan.withdrawn) > 5 else "") + ")")
+    print("; ".join(kept))
+    if got.skipped:
+        print(f"{len(got.skipped)} value(s) not imported (outside the plausible range of "
+              "their kind, observations/schema.py PLAUSIBLE):")
+        for line in got.skipped:
+            print(f"  {line}")
+    if successors:
+        print(f"{'would record' if args.dry_run else 'recorded'} {len(successors)} "
+              "update(s); each old row is kept, marked removed, with the reason:")
+        for change, new_id in successors:
+            print(f"  {change.old['id']} -> {new_id}: {change.describe()} "
+                  f"({name}:{change.new.line})")
+    elif plan.changes:
+        print(f"{len(plan.changes)} proposed update(s), not recorded (`--apply-changes` "
+              "records them, keeping each old row marked removed):")
+        for change in plan.changes:
+            print(f"  {change.old['id']}: {change.describe()} ({name}:{change.new.line})")
+    if not rows:
+        print(f"nothing new in {name}")
     return 0
 
 

@@ -17,7 +17,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -282,7 +282,8 @@ class Ledger:
     # -- writing ---------------------------------------------------------------------------
     def add(self, new_rows: Sequence[dict[str, str]], today: date | None = None,
             origin: str = "input", lines: Sequence[int] | None = None,
-            force_implausible: bool = False) -> list[dict[str, str]]:
+            force_implausible: bool = False,
+            supersede: Mapping[str, str] | None = None) -> list[dict[str, str]]:
         """Validate and add rows, all or none.
 
         Fills in ``added``, a missing ``id`` and the defaults of :func:`with_defaults`.
@@ -301,6 +302,10 @@ class Ledger:
         force_implausible : bool
             Accept values outside :data:`~gpt2030.observations.schema.PLAUSIBLE`; such a row
             needs a note, which is stored behind :data:`FORCED_MARK`.
+        supersede : mapping of str to str, optional
+            Stored rows withdrawn in the same write, id -> reason: each stays in the file as
+            a removed row (as :meth:`remove` leaves it), so a corrected value replaces the
+            old one in one atomic step, and the old fact is no duplicate of its successor.
 
         Returns
         -------
@@ -324,9 +329,16 @@ class Ledger:
                     f"{self.path} has {len(stored)} problem(s) (listed above): fix them first "
                     "(`gpt2030 observe validate`); nothing was added", stored)
             existing = [row for _, row in numbered]
+            supersede = dict(supersede or {})
+            live = {r["id"] for r in existing if not r["removed_on"]}
+            gone = [i for i in supersede if i not in live]
+            if gone:
+                raise LedgerError(f"{gone[0]!r} is not a live observation of the ledger: it "
+                                  "cannot be superseded; nothing was added")
             ids = {r["id"] for r in existing}
             stored_ids = frozenset(ids)
-            facts = {_fact_key(r): r["id"] for r in existing if not r["removed_on"]}
+            facts = {_fact_key(r): r["id"] for r in existing
+                     if not r["removed_on"] and r["id"] not in supersede}
             prepared = []
             found: list[str] = []
             bad_rows = 0
@@ -387,6 +399,10 @@ class Ledger:
                         p.removeprefix(f"{where}: ") for p in found[1:]))
                 raise LedgerError(f"{origin}: {bad_rows} of {len(new_rows)} row(s) refused "
                                   "(listed above); nothing was added", found)
+            for row in existing:
+                if row["id"] in supersede:
+                    row["removed_on"] = today.isoformat()
+                    row["removed_reason"] = supersede[row["id"]].strip()
             atomic_write_text(self.path, _serialize(sorted(existing + prepared, key=_sort_key)))
         return prepared
 

@@ -256,6 +256,7 @@ def cmd_influence(args: argparse.Namespace) -> int:
 
 
 def cmd_value_of_information(args: argparse.Namespace) -> int:
+    """Rank the candidate next observations by how much they narrow a 2030 interval."""
     from gpt2030.inference.progress import Progress
     from gpt2030.inference.voi import OUTCOMES, SEED, check_date, for_run
     from gpt2030.models import YEARS

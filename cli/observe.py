@@ -262,6 +262,7 @@ def _date_arg(flag: str, text: str | None, default: date) -> date:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """Import Epoch AI's notable-models CSV: new facts added, changed values proposed."""
     from gpt2030.models import YEARS
     from gpt2030.observations import epoch
 

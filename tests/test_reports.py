@@ -495,8 +495,24 @@ def test_trust_quotes_the_latest_backtest_and_where_it_misses(small_run: Run,
     assert "the intervals are too narrow" in html and "too low" in html
     assert "Where the model is known to miss: tokens per parameter" in html
     assert "67% of the 9 later rows" in html
-    assert latest_backtest(tmp_path / "nothing") is None
-    assert latest_backtest(runs, "essay") is None  # another config's record is not quoted
+    # a home without a backtest quotes the shipped record, marked as such; another
+    # config's record is never quoted
+    fallback = latest_backtest(tmp_path / "nothing")
+    assert fallback is None or fallback.shipped
+    assert latest_backtest(runs, "essay") is None
+
+
+def test_the_shipped_backtest_record_is_the_rolling_origin_one() -> None:
+    """The record shipped as package data is readable, of the default config, and is the
+    README's rolling-origin backtest (four cutoffs, every cutoff scored)."""
+    from gpt2030.inference.reporting import shipped_backtest
+
+    shipped = shipped_backtest("default")
+    assert shipped is not None and shipped.config == "default"
+    assert [c.cutoff for c in shipped.cutoffs] == ["2021-12-31", "2022-12-31", "2023-06-30",
+                                                   "2024-06-30"]
+    assert all(c.n_scored > 0 for c in shipped.cutoffs)
+    assert 0.85 <= shipped.pooled.rows.gpt2030.coverage90 <= 0.95
 
 
 def test_trust_falls_back_to_the_shipped_backtest(small_run: Run, tmp_path: Path,

@@ -72,7 +72,7 @@ DEFAULT_SAMPLER = SamplerConfig()
 
 
 def _term_table(ev: Evidence) -> pd.DataFrame:
-    """One row per conditioning observation: term, date, value, series and level.
+    """One row per conditioning observation: term, date, value, series, level and bound.
 
     ``series`` groups rows for the naive baseline and for series-weighted scores (a served
     alias, a serving setting, a benchmark, or the whole term); ``level`` names the
@@ -89,9 +89,9 @@ def _term_table(ev: Evidence) -> pd.DataFrame:
                 level = ""
             recs.append({"id": obs_id, "term": name, "y": float(arrays["y"][i]),
                          "t": float(arrays["t"][i]) if "t" in arrays else math.nan,
-                         "series": series, "level": level})
+                         "series": series, "level": level, "bound": int(arrays["bound"][i])})
     return pd.DataFrame.from_records(recs).set_index("id", drop=False) if recs else \
-        pd.DataFrame(columns=["id", "term", "y", "t", "series", "level"], dtype=object)
+        pd.DataFrame(columns=["id", "term", "y", "t", "series", "level", "bound"], dtype=object)
 
 
 def heldout_rows(ledger_rows: list[dict[str, str]], cutoff: str, config_name: str
@@ -124,7 +124,8 @@ def _free_rv_dims(model: pm.Model) -> dict[str, tuple[str, ...]]:
     return {rv.name: tuple(model.named_vars_to_dims.get(rv.name, ())) for rv in model.free_RVs}
 
 
-def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int
+def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int,
+                         compile_kwargs: dict | None = None
                          ) -> tuple[xr.Dataset, dict[str, list[str]]]:
     """The cutoff run's posterior of the free parameters, laid out on ``model``'s coords.
 
@@ -136,6 +137,7 @@ def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int
     :func:`pymc.sample_posterior_predictive` draws it from its prior.
 
     Returns the Dataset and, per vector, the levels that were drawn rather than copied.
+    ``compile_kwargs`` go to :func:`pymc.sample_posterior_predictive` (a compile mode).
     """
     dims = _free_rv_dims(model)
     keep: dict[str, xr.DataArray] = {}
@@ -159,13 +161,14 @@ def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int
         with model, quiet_pymc():
             fresh = pm.sample_posterior_predictive(
                 base, var_names=partial, random_seed=seed, progressbar=False,
-                freeze_vars=list(keep))["posterior_predictive"]
+                freeze_vars=list(keep), compile_kwargs=compile_kwargs,
+                return_inferencedata=False)  # arrays (chain, draw, level)
         for name in partial:
             (dim,) = dims[name]
             want = [str(x) for x in model.coords[dim]]
             old = posterior[name]
             have = {str(x): i for i, x in enumerate(old[dim].values)}
-            vals = np.asarray(fresh[name].transpose("chain", "draw", dim).values).copy()
+            vals = np.array(fresh[name], dtype=float)
             old_vals = np.asarray(old.transpose("chain", "draw", dim).values)
             for j, label in enumerate(want):
                 if label in have:
@@ -179,29 +182,36 @@ def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int
 
 
 def model_predictive(run_dt: xr.DataTree, frame: pd.DataFrame, config_name: str,
-                     heldout: pd.DataFrame, seed: int, evidence: Evidence | None = None
+                     heldout: pd.DataFrame, seed: int, evidence: Evidence | None = None,
+                     compile_kwargs: dict | None = None
                      ) -> tuple[dict[str, np.ndarray], dict]:
-    """Posterior predictive draws (flattened) of each held-out row, by id.
+    """Posterior predictive draws (flattened, chain by chain) of each held-out row, by id.
 
     ``evidence`` is the whole ledger's, prepared with the cutoff's rows as the ``known``
     ones (:func:`heldout_rows`), so a served model's later reading is forecast from its
-    last reading before the cutoff, never from another held-out one.
+    last reading before the cutoff, never from another held-out one. ``compile_kwargs``
+    go to :func:`pymc.sample_posterior_predictive` (``{"mode": "FAST_COMPILE"}`` for a few
+    hundred draws of a graph the numba cache has not seen: pre-registered predictions).
     """
     config = get_config(config_name)
     model = build_model(frame, config, evidence=evidence)
-    post, new_levels = transplant_posterior(run_dt["posterior"].to_dataset(), model, seed)
+    post, new_levels = transplant_posterior(run_dt["posterior"].to_dataset(), model, seed,
+                                            compile_kwargs)
     terms = sorted(set(heldout["term"]))
     names = [f"{t}_obs" for t in terms]
     with model, quiet_pymc():
+        # Plain arrays (chain, draw, row): a DataTree of every term's observed data would
+        # cost more to build than the draws.
         pp = pm.sample_posterior_predictive(post, var_names=names, random_seed=seed + 1,
                                             progressbar=False,
-                                            freeze_vars=list(post.data_vars))
-    pp = pp["posterior_predictive"]
+                                            freeze_vars=list(post.data_vars),
+                                            compile_kwargs=compile_kwargs,
+                                            return_inferencedata=False)
     draws: dict[str, np.ndarray] = {}
     for term, name in zip(terms, names, strict=True):
-        da = pp[name].stack(sample=("chain", "draw")).transpose(f"{term}_id", "sample")
-        ids = [str(x) for x in da[f"{term}_id"].values]
-        values = np.asarray(da.values, dtype=float)
+        arr = np.asarray(pp[name], dtype=float)
+        values = arr.reshape(-1, arr.shape[-1]).T  # row x (chain, draw), chain by chain
+        ids = [str(x) for x in model.coords[f"{term}_id"]]
         pos = {obs_id: i for i, obs_id in enumerate(ids)}
         for obs_id in heldout.index[heldout["term"] == term]:
             draws[obs_id] = values[pos[obs_id]]

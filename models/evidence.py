@@ -31,6 +31,10 @@ from gpt2030.models.priors import (
 )
 from gpt2030.observations.schema import INTERVALS
 
+#: A benchmark share is read as at least 0.5% and at most 99.5% before its logit is taken
+#: (a perfect or a zero score has no logit); pre-registered predictions of scores are
+#: censored at the same limits, so that a forecast and its fact are compared alike.
+SHARE_LIMITS = (0.005, 0.995)
 #: ``bound`` codes of the arrays: a value, "more than" (``lower``), "under" (``upper``).
 POINT, MORE_THAN, UNDER = 0, 1, -1
 _BOUND = {"lower": MORE_THAN, "upper": UNDER}
@@ -307,7 +311,7 @@ def _read(b: _Builder, term: str, row: pd.Series, expert_forecasts: bool) -> Non
         _read_speed(b, row, bound)
     elif term == "benchmark":
         share = row["value_base"] / (100.0 if row["dimension"] == "percentile" else 1.0)
-        share = min(max(share, 0.005), 0.995)
+        share = min(max(share, SHARE_LIMITS[0]), SHARE_LIMITS[1])
         variant = b.index(b.benchmarks, row["metric"])
         b.index(b.tasks, benchmark_task(row["metric"]))
         b.use(term, row, t=row["t"], y=math.log(share / (1 - share)), benchmark=variant,

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gpt2030.cli import CommandError, analysis, backtest, home, observe, report, runs
+from gpt2030.cli import CommandError, analysis, backtest, home, observe, predict, report, runs
 from gpt2030.inference.runs import RunError
 from gpt2030.observations import LedgerError
 
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.register(sub)
     report.register(sub)
     backtest.register(sub)
+    predict.register(sub)
     return parser
 
 

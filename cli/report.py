@@ -141,6 +141,7 @@ def run_update(args: argparse.Namespace) -> int:
     progress = Progress()
     with progress.stage("validate"):
         ledger = open_ledger()
+        _check_registry()
     config = getattr(args, "config", None) or "default"
     if config not in CONFIGS:
         raise CommandError(f"unknown config {config!r}; one of {', '.join(CONFIGS)}")
@@ -167,6 +168,7 @@ def run_update(args: argparse.Namespace) -> int:
     if not reused:
         note_refitted(runs_dir, run)
     print(header(run, default=False))
+    keep_score(run, ledger, progress)
     from gpt2030.reports.report import write_report
 
     with progress.stage("report"):
@@ -181,6 +183,58 @@ def run_update(args: argparse.Namespace) -> int:
             print(f"gpt2030:   {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_registry() -> None:
+    """Refuse a malformed prediction registry before minutes of sampling, not after."""
+    from gpt2030.inference.predictions import RegistryError, read_registry, registry_path
+
+    try:
+        read_registry(registry_path(default_home()))
+    except RegistryError as err:
+        raise CommandError(str(err)) from None
+
+
+def keep_score(run, ledger, progress) -> None:
+    """Register the shipped targets for a default run (once per run), then score.
+
+    Parameters
+    ----------
+    run : Run
+        The run ``update`` made or reused: its predictions are registered when it is of the
+        default config, fitted to all observations, and passes its diagnostics (a failing
+        run's draws are not to be trusted; ``predict register --run ID`` registers them
+        anyway).
+    ledger : Ledger
+        The ledger whose rows may settle open predictions.
+    progress : Progress
+        Prints one line per stage.
+    """
+    from gpt2030.inference.predictions import RegistryError, register, score
+
+    home = default_home()
+    info = run.info
+    default = info.config == "default" and info.cutoff is None and not info.prior_only
+    if default and info.verdict != "pass":
+        progress.note(f"predictions not registered: run {run.id} fails its diagnostics "
+                      f"(`gpt2030 predict register --run {run.id}` registers them anyway)")
+    try:
+        if default and info.verdict == "pass":
+            with progress.stage("register") as stage:
+                done = register(run, home, ledger_rows=ledger.rows())
+                stage["detail"] = (f"{len(done.predictions)} prediction(s) of the shipped "
+                                   f"targets for run {run.id}"
+                                   + (f"; {len(done.skipped)} skipped (registered "
+                                      "already, or the window has opened)"
+                                      if done.skipped else ""))
+        with progress.stage("score") as stage:
+            scored = score(home, ledger.rows())
+            stage["detail"] = (f"{len(scored.resolved)} prediction(s) resolved, "
+                               f"{scored.still_open} open (`gpt2030 predict list`)")
+    except RegistryError as err:
+        raise CommandError(str(err)) from None
+    for line in scored.stale:
+        progress.note(f"note: {line}")
 
 
 def cmd_update(args: argparse.Namespace) -> int:

@@ -415,6 +415,33 @@ def fig_capabilities(thresholds, probabilities: dict[str, dict[int, float]],
     return fig
 
 
+def fig_pit(counts: tuple[int, ...]) -> Figure:
+    """The PIT histogram of resolved predictions, with the count a calibrated model expects.
+
+    Parameters
+    ----------
+    counts : tuple of int
+        Predictions per PIT bin, equal bins over [0, 1].
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = new_figure(6.0, 2.8)
+    ax = fig.add_subplot()
+    k = len(counts)
+    edges = np.linspace(0.0, 1.0, k + 1)
+    ax.bar(edges[:-1], counts, width=1.0 / k, align="edge", color=BLUE, alpha=0.75,
+           edgecolor="white", label="resolved predictions")
+    ax.axhline(sum(counts) / k, color="k", ls="--", lw=1, label="calibrated (uniform)")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("PIT: the predictive CDF at the observed value")
+    ax.set_ylabel("predictions")
+    ax.set_title("Calibration of pre-registered predictions", fontsize=11, loc="left")
+    ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+    return fig
+
+
 def png_bytes(fig: Figure, dpi: int = 125) -> bytes:
     """The figure as PNG bytes.
 

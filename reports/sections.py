@@ -1,10 +1,11 @@
-"""The report's eleven sections, each built from a stored run into blocks of plain text.
+"""The report's twelve sections, each built from a stored run into blocks of plain text.
 
 Order (a contract the tests check): verdict, the forecast in plain words (what 2030 looks
 like, why it differs from the essay, how far to trust it), headline table, trajectories,
 throughput for speed, capabilities, what changed, what drives the forecast, assumptions,
-provenance, and the evidence as a collapsible appendix (also written as ``evidence.csv``).
-Every number in the prose comes from the run, its influence or the latest stored backtest;
+provenance, the track record of pre-registered predictions, and the evidence as a
+collapsible appendix (also written as ``evidence.csv``). Every number in the prose comes
+from the run, its influence, the latest stored backtest or the home's prediction registry;
 the only constants are the essay's cited figures. Nothing here writes files or escapes
 text: :mod:`gpt2030.reports.render` does.
 """
@@ -22,6 +23,7 @@ from gpt2030.inference.compare import compare
 from gpt2030.inference.diagnostics import subjects
 from gpt2030.inference.forecast import ESSAY_YEAR, YEAR, draws_group, forecast_table
 from gpt2030.inference.influence import influence_table
+from gpt2030.inference.predictions import OpenTarget, Prediction, TrackRecord, track_record
 from gpt2030.inference.reporting import (
     ESSAY_TRADE_K,
     HEADLINE_KINDS,
@@ -55,6 +57,7 @@ from gpt2030.inference.runs import (
     observations_from_datatree,
     remedy,
 )
+from gpt2030.inference.targets import to_display
 from gpt2030.inference.voi import ValueOfInformation, for_report
 from gpt2030.reports import figures
 from gpt2030.reports.numbers import DASH, check_value, fixed, fmt, interval
@@ -83,6 +86,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("drivers", "8. What drives the forecast"),
     ("assumptions", "9. Assumptions"),
     ("provenance", "10. Provenance"),
+    ("track-record", "11. Track record"),
     ("evidence", "Appendix: the evidence"),
 )
 #: Section index by anchor.
@@ -1330,12 +1334,131 @@ def provenance_section(run: Run, m: Manifest) -> Section:
                 [Table(["field", "value"], [[k, str(v)] for k, v in rows])])])
 
 
+# -- 11. track record ------------------------------------------------------------------------
+
+
+def _shown(p: Prediction, q: float) -> str:
+    return fmt(p.shown(q))
+
+
+def _forecast(p: Prediction) -> str:
+    """``median [q05 to q95] unit``, the ends joined by :data:`DASH`."""
+    unit = f" {p.unit}" if p.unit else ""
+    return f"{_shown(p, 0.5)} [{_shown(p, 0.05)}{DASH}{_shown(p, 0.95)}]{unit}"
+
+
+def _moved(o: OpenTarget) -> str:
+    if len(o.history) == 1 and o.current is not None:
+        return "first registered by this run"
+    if o.latest is o.first:
+        return "registered once"
+    unit = {"log10": "dex", "logit": "logit"}.get(o.first.scale, "")
+    return f"{o.shift:+.2f} {unit}".rstrip()
+
+
+def track_record_section(record: TrackRecord) -> Section:
+    """11. What runs forecast before the facts were known, and how it went.
+
+    Parameters
+    ----------
+    record : TrackRecord
+        The home's prediction registry (:func:`~gpt2030.inference.predictions.track_record`).
+
+    Returns
+    -------
+    Section
+    """
+    if record.problem:
+        return _section("track-record", [Paragraph(
+            f"The prediction registry cannot be read: {record.problem}")])
+    if not record.exists:
+        return _section("track-record", [Paragraph(
+            f"No predictions registered yet in this home ({record.path} does not exist): "
+            "`gpt2030 update` registers the shipped targets for each run of the default "
+            "config, `gpt2030 predict register` for any run.")])
+    entries = record.entries
+    resolved = record.resolved
+    n_targets = len({e.prediction.target.id for e in entries})
+    blocks: list = [Paragraph(
+        f"Forecasts of named future facts that runs registered before the facts were known "
+        f"({record.path.name}), scored when ledger rows settled them: {len(entries)} "
+        f"prediction(s) of {n_targets} target(s), {len(resolved)} resolved. Scores are on the "
+        "model's scale (dex for compute and speed, logits for benchmark scores).")]
+    blocks.append(Heading("Calibration of resolved predictions"))
+    cal = record.calibration
+    if cal is None:
+        first = record.open_targets[0] if record.open_targets else None
+        blocks.append(Paragraph(
+            "No registered prediction has resolved yet"
+            + (f": the first window to close is {first.target.id}'s, on {first.target.end}."
+               if first else ".")))
+    else:
+        rows = []
+        for label, n, agg in (("every prediction", cal.n, cal.by_row),
+                              ("every target once", cal.n_targets, cal.by_target)):
+            rows.append([label, str(n), fixed(agg["coverage50"], 2),
+                         fixed(agg["coverage90"], 2), fixed(agg["pit_mean"], 2),
+                         fixed(agg["crps"]), fixed(agg["log_score"])])
+        blocks.append(Table(["weighting", "n", "inside 50%", "inside 90%", "mean PIT",
+                             "mean CRPS", "mean log score"], rows, numeric=(1, 2, 3, 4, 5, 6),
+                            caption="A calibrated forecaster puts about half of the facts "
+                            "inside its 50% intervals, nine in ten inside its 90% intervals, "
+                            "and has a mean PIT near 0.5. A target registered by many runs "
+                            "is one fact: the second row counts it once."))
+        ks = ("" if cal.ks_pvalue is None else
+              f" Uniformity of the PIT (Kolmogorov-Smirnov): p = {fixed(cal.ks_pvalue, 3)}"
+              + (" (few resolutions: weak evidence either way)." if cal.n < 20 else "."))
+        blocks.append(Paragraph(f"{cal.n} resolved prediction(s) of {cal.n_targets} "
+                                f"target(s).{ks}"))
+        blocks.append(FigureBlock("fig-track-record.png",
+                                  figures.png_bytes(figures.fig_pit(cal.pit_counts)),
+                                  "PIT histogram of the resolved predictions",
+                                  "Where each observed value fell in its pre-registered "
+                                  "predictive distribution (flat: calibrated)."))
+        table = []
+        for e in resolved:
+            p, r = e.prediction, e.resolution
+            if r is None:
+                continue
+            table.append([p.target.describe(), p.run_id, p.registered, r.resolved,
+                          ", ".join(r.rows), fmt(float(to_display(r.observed, p.scale))),
+                          _forecast(p), fixed(r.pit, 2), fixed(r.crps),
+                          Cell("yes", "good") if r.covered90 else Cell("no", "bad")])
+        blocks.append(Details(f"Every resolved prediction ({len(table)})", [Table(
+            ["target", "run", "registered", "resolved", "settled by", "observed",
+             "predicted median [90%]", "PIT", "CRPS", "inside 90%"], table,
+            numeric=(5, 7, 8))]))
+    blocks.append(Heading("Open targets: as first registered and now"))
+    if not record.open_targets:
+        blocks.append(Paragraph("Every registered target has resolved."))
+        return _section("track-record", blocks)
+    rows = []
+    history = []
+    for o in record.open_targets:
+        now = (_forecast(o.current) if o.current is not None else
+               f"{_forecast(o.latest)} (run {o.latest.run_id}; this run registered none)")
+        rows.append([o.target.describe(), o.target.why, f"{o.first.registered}",
+                     _forecast(o.first), now, _moved(o), str(len(o.history))])
+        for p in o.history:
+            history.append([o.target.id, p.registered, p.run_id, _forecast(p)])
+    blocks.append(Table(["target", "why it matters", "first registered", "then: median [90%]",
+                         "now (this run)", "median moved", "registrations"], rows,
+                        caption="'Now' is this run's registration of the target; 'moved' is "
+                        "the shift of the median since the first registration, on the "
+                        "model's scale."))
+    blocks.append(Details(
+        f"How each open target's forecast moved since registration ({len(history)} "
+        "registrations)",
+        [Table(["target", "registered", "run", "median [90%]"], history)]))
+    return _section("track-record", blocks)
+
+
 # -- all ---------------------------------------------------------------------------------------
 
 
 def build_sections(run: Run, dt: xr.DataTree | None = None,
                    year: int = YEAR) -> list[Section]:
-    """The eleven sections of a run's report, in order.
+    """The twelve sections of a run's report, in order.
 
     Parameters
     ----------
@@ -1372,6 +1495,7 @@ def build_sections(run: Run, dt: xr.DataTree | None = None,
         drivers_section(run, dt, ctx, year, influence, for_report(run, dt, year)),
         assumptions_section(dt, ctx),
         provenance_section(run, ctx.manifest),
+        track_record_section(track_record(run.path.parent.parent, run.id)),
         evidence_section(obs),
     ]
 

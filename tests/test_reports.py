@@ -1,4 +1,4 @@
-"""The report: eleven sections in HTML and Markdown, figures with units, escaping, the banner.
+"""The report: twelve sections in HTML and Markdown, figures with units, escaping, the banner.
 
 Fast tier: no sampling. Reports are rendered from the small stored runs in ``tests/data/runs``,
 always copied first.
@@ -85,7 +85,7 @@ def test_every_section_in_order_in_html_and_markdown(report: Path) -> None:
         assert f"## {md_escape(title)}" in md, title
         positions.append(html.index(f"<h2>{title}</h2>"))
     assert positions == sorted(positions), "sections out of order"
-    assert len(SECTIONS) == 11
+    assert len(SECTIONS) == 12
     assert SECTIONS[1][0] == "summary" and SECTIONS[-1][0] == "evidence"
 
 

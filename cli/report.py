@@ -225,7 +225,7 @@ def keep_score(run, ledger, progress) -> None:
                 stage["detail"] = (f"{len(done.predictions)} prediction(s) of the shipped "
                                    f"targets for run {run.id}"
                                    + (f"; {len(done.skipped)} skipped (registered "
-                                      "already, or the window has opened)"
+                                      "already, window opened, or already known)"
                                       if done.skipped else ""))
         with progress.stage("score") as stage:
             scored = score(home, ledger.rows())

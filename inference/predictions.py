@@ -48,7 +48,6 @@ import pandas as pd
 from filelock import FileLock
 
 from gpt2030.inference import scoring
-from gpt2030.inference.progress import quiet_pymc
 from gpt2030.inference.runs import Run, observations_from_datatree
 from gpt2030.inference.targets import (
     TERM_SCALE,
@@ -581,11 +580,10 @@ def predictive(dt, config_name: str, rows: list[dict[str, str]], targets: Sequen
     post = dt["posterior"].to_dataset()
     step = max(1, math.ceil(post.sizes["chain"] * post.sizes["draw"] / max_draws))
     thin = xr.DataTree.from_dict({"posterior": post.isel(draw=slice(None, None, step))})
-    with quiet_pymc():
-        draws, _ = model_predictive(thin, planned.frame, config_name, heldout, seed,
-                                    evidence=planned.evidence,
-                                    compile_kwargs=COMPILE if compile_kwargs is None
-                                    else compile_kwargs)
+    draws, _ = model_predictive(thin, planned.frame, config_name, heldout, seed,
+                                evidence=planned.evidence,
+                                compile_kwargs=COMPILE if compile_kwargs is None
+                                else compile_kwargs)
     shape = (thin["posterior"].sizes["chain"], thin["posterior"].sizes["draw"])
     out = {}
     for t in targets:

@@ -39,7 +39,7 @@ from gpt2030.inference.predictions import (
 from gpt2030.inference.progress import quiet_pymc
 from gpt2030.inference.reweight import psis_weights
 from gpt2030.inference.targets import Target, resolve
-from gpt2030.models import build_model, get_config
+from gpt2030.models import MODEL_VERSION, build_model, get_config
 from gpt2030.models.evidence import prepare_evidence
 from gpt2030.observations import FIELDS, observation_frame
 
@@ -172,8 +172,8 @@ def test_pit_of_resolved_predictions_is_uniform_when_the_world_follows_the_model
             frame, table = ledger_table(rows, [t])
             settled = resolve(t, term, REGISTERED, RESOLVED, frame, table)
             assert settled is not None, (t.id, w)
-            pred = prediction_record(f"world-{w}", "2.0.0", "default", t, term, p.draws[w],
-                                     REGISTERED, SEED)
+            pred = prediction_record(f"world-{w}", MODEL_VERSION, "default", t, term,
+                                     p.draws[w], REGISTERED, SEED)
             res = score_prediction(pred, settled.value, settled.rows, RESOLVED)
             pits[t.kind].append(res.pit)
             inside90[t.kind].append(res.covered90)

@@ -33,6 +33,7 @@ from gpt2030.inference.predictions import (
 )
 from gpt2030.inference.runs import load_run
 from gpt2030.inference.targets import SHIPPED_TARGETS, Target, TargetError, shipped_open
+from gpt2030.models import MODEL_VERSION
 from gpt2030.observations import FIELDS, Ledger
 from gpt2030.observations.schema import parse_date
 from gpt2030.reports.render import Document, to_html, to_markdown
@@ -95,7 +96,8 @@ def test_shipped_targets_are_registered_with_their_predictive(registered: Path) 
     assert (mine.term, mine.scale, mine.unit) == ("speed", "log10", "tokens/s")
     assert 10 <= len(SHIPPED_TARGETS) <= 20 and all(t.why for t in SHIPPED_TARGETS)
     for p in preds.values():
-        assert (p.run_id, p.model_version, p.registered) == (SMALL, "2.0.0", "2026-11-28")
+        assert (p.run_id, p.model_version, p.registered) == (SMALL, MODEL_VERSION,
+                                                             "2026-11-28")
         assert len(p.quantiles) == 99 and np.all(np.diff(p.quantiles) >= 0)
         assert p.n_draws == 50 and len(p.draws) == 50
         # the kept draws are the predictive the percentiles summarise

@@ -14,7 +14,7 @@ Every reader checks every line (:func:`read_registry`): a malformed line is refu
 file and line number, and nothing is written until it is fixed. Writers hold a file lock
 beside the registry and replace the whole file atomically with the old lines plus the new
 (:func:`~gpt2030.observations.files.atomic_write`) rather than appending in place: the file
-is small (about 40 KB per registered run), so rewriting it costs milliseconds, and a crash or
+is small (about 50 KB per registered run), so rewriting it costs milliseconds, and a crash or
 a full disk can then never leave half a line at its end, which an in-place append could.
 Under the lock a writer re-reads the file, so concurrent registrations or scorings never
 lose each other's lines or resolve one prediction twice.

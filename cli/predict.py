@@ -152,6 +152,7 @@ def _interval(p) -> str:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
+    """Register a run's predictions of the shipped targets, or of the one --target."""
     from gpt2030.cli.runs import load
     from gpt2030.inference.predictions import RegistryError
     from gpt2030.inference.predictions import register as register_predictions
@@ -194,6 +195,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    """Resolve and score the open predictions the ledger now settles; print each."""
     from gpt2030.cli.runs import open_ledger
     from gpt2030.inference.predictions import RegistryError, read_registry, registry_path, score
     from gpt2030.inference.targets import to_display
@@ -222,6 +224,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Print the registered predictions (open, resolved or both) as a table, CSV or JSON."""
     import pandas as pd
 
     from gpt2030.inference.predictions import (

@@ -48,7 +48,7 @@ import pandas as pd
 from filelock import FileLock
 
 from gpt2030.inference import scoring
-from gpt2030.inference.runs import Run, observations_from_datatree
+from gpt2030.inference.runs import Run, run_rows
 from gpt2030.inference.targets import (
     TERM_SCALE,
     Target,
@@ -58,7 +58,7 @@ from gpt2030.inference.targets import (
     to_display,
 )
 from gpt2030.observations.files import atomic_write
-from gpt2030.observations.schema import FIELDS, parse_date
+from gpt2030.observations.schema import parse_date
 
 #: The registry's file name, in the home's ``observations/`` folder beside the ledger.
 REGISTRY_NAME = "predictions.jsonl"
@@ -438,15 +438,6 @@ def _seed(*parts: str) -> int:
     return int(hashlib.sha256(":".join(parts).encode()).hexdigest()[:8], 16)
 
 
-def _run_rows(dt) -> list[dict[str, str]]:
-    """The ledger rows a run was fitted to, as strings (its ``observations`` group)."""
-    if "observations" not in dt.children:
-        return []
-    obs = observations_from_datatree(dt)
-    return [{f: "" if pd.isna(r.get(f)) else str(r.get(f, "")) for f in FIELDS}
-            for r in obs.to_dict("records")]
-
-
 @dataclass(frozen=True)
 class Predicted:
     """A target's predictive: draws on the model's scale, and the term they are of."""
@@ -753,7 +744,7 @@ def register(run: Run, home: Path, targets: Sequence[Target] | None = None,
     dt = run.datatree()
     if "posterior" not in dt.children:
         raise prior_only
-    rows = _run_rows(dt)
+    rows = run_rows(dt)
     seed = _seed(run.id, "predictions")
     predicted = predictive(dt, config, rows, ready, seed, max_draws)
     records = [prediction_record(run.id, str(run.manifest.get("model_version")), config,

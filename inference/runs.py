@@ -422,6 +422,29 @@ def observations_from_datatree(dt: xr.DataTree) -> pd.DataFrame:
     return frame
 
 
+def run_rows(dt: xr.DataTree) -> list[dict[str, str]]:
+    """The ledger rows a run was fitted to, as strings (its ``observations`` group).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run.
+
+    Returns
+    -------
+    list of dict
+        One row per observation, every ledger field a string (empty when missing); no rows
+        when the run stores none.
+    """
+    if "observations" not in dt.children:
+        return []
+    obs = dt["observations"].to_dataset()
+    ids = [str(i) for i in obs["obs_id"].values]
+    cols = {f: [str(v) for v in obs[f].values] if f in obs else [""] * len(ids)
+            for f in FIELDS if f != "id"}
+    return [{"id": obs_id, **{f: cols[f][n] for f in cols}} for n, obs_id in enumerate(ids)]
+
+
 def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path) -> Run:
     """Write a run atomically: everything into a temporary folder, then one rename."""
     dt.attrs.update(model_version=manifest["model_version"], run_id=manifest["run_id"])

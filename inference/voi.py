@@ -53,9 +53,9 @@ from gpt2030.inference.influence import weighted_quantile
 from gpt2030.inference.progress import Progress, quiet_pymc, silent
 from gpt2030.inference.results import json_safe
 from gpt2030.inference.reweight import smooth_log_weights, structure_change
-from gpt2030.inference.runs import Run
+from gpt2030.inference.runs import Run, run_rows
 from gpt2030.observations.files import atomic_write
-from gpt2030.observations.schema import FIELDS, decimal_year, parse_date
+from gpt2030.observations.schema import decimal_year, parse_date
 
 #: Bump when what is computed changes: a stored result of another version is recomputed.
 VERSION = 1
@@ -491,11 +491,7 @@ def run_frame(dt: xr.DataTree) -> pd.DataFrame:
     """
     from gpt2030.observations import observation_frame
 
-    obs = dt["observations"].to_dataset()
-    ids = [str(i) for i in obs["obs_id"].values]
-    cols = {f: [str(v) for v in obs[f].values] for f in FIELDS if f != "id"}
-    rows = [{"id": obs_id, **{f: cols[f][n] for f in cols}} for n, obs_id in enumerate(ids)]
-    return observation_frame(rows)
+    return observation_frame(run_rows(dt))
 
 
 def outcome_likelihoods(dt: xr.DataTree, config_name: str, cands: list[Candidate],

@@ -263,14 +263,14 @@ def _date_arg(flag: str, text: str | None, default: date) -> date:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import Epoch AI's notable-models CSV: new facts added, changed values proposed."""
-    from gpt2030.models import YEARS
+    from gpt2030.models import FIRST_YEAR
     from gpt2030.observations import epoch
 
     today = date.today()
     vintage = _date_arg("vintage", args.vintage, today)
     if vintage > today:
         raise CommandError(f"--vintage: {vintage} is in the future")
-    since = _date_arg("since", args.since, date(int(YEARS[0]), 1, 1))
+    since = _date_arg("since", args.since, date(FIRST_YEAR, 1, 1))
     if args.dry_run and args.apply_changes:
         raise CommandError("--dry-run writes nothing: drop --apply-changes")
     ledger = _ledger()

@@ -156,7 +156,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     from gpt2030.cli.runs import load
     from gpt2030.inference.predictions import RegistryError
     from gpt2030.inference.predictions import register as register_predictions
-    from gpt2030.observations import Ledger, ledger_path
+    from gpt2030.observations import ledger_path
     from gpt2030.reports.numbers import fmt
 
     if args.draws < 10:
@@ -177,8 +177,10 @@ def cmd_register(args: argparse.Namespace) -> int:
     except RegistryError as err:
         raise _refused(err) from None
     run = load(args.run, machine_output=False)
+    from gpt2030.cli.runs import open_ledger
+
     path = ledger_path(home)
-    rows = Ledger(path).rows() if path.is_file() else []
+    rows = open_ledger().rows() if path.is_file() else []  # validated: bad rows refused
     try:
         result = register_predictions(run, home, targets, ledger_rows=rows,
                                       max_draws=args.draws)
@@ -253,7 +255,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps(records, indent=1))
         return 0
     if args.format == "csv":
-        flat = [{**r, "rows": ";".join(r["rows"] or [])} for r in records]
+        from gpt2030.inference.reporting import spreadsheet_safe
+
+        # Registry text (a target's subject, its why) may come from anyone who shared the
+        # file: never a formula in a spreadsheet (as evidence.csv).
+        flat = [{k: spreadsheet_safe(v) if isinstance(v, str) else v
+                 for k, v in {**r, "rows": ";".join(r["rows"] or [])}.items()}
+                for r in records]
         pd.DataFrame(flat, columns=list(flat[0]) if flat else None).to_csv(sys.stdout,
                                                                          index=False)
         return 0

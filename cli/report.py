@@ -218,8 +218,8 @@ def keep_score(run, ledger, progress) -> None:
     if default and info.verdict != "pass":
         progress.note(f"predictions not registered: run {run.id} fails its diagnostics "
                       f"(`gpt2030 predict register --run {run.id}` registers them anyway)")
-    try:
-        if default and info.verdict == "pass":
+    if default and info.verdict == "pass":
+        try:
             with progress.stage("register") as stage:
                 done = register(run, home, ledger_rows=ledger.rows())
                 stage["detail"] = (f"{len(done.predictions)} prediction(s) of the shipped "
@@ -227,6 +227,13 @@ def keep_score(run, ledger, progress) -> None:
                                    + (f"; {len(done.skipped)} skipped (registered "
                                       "already, window opened, or already known)"
                                       if done.skipped else ""))
+        except Exception as err:
+            # A malformed registry was refused before sampling (_check_registry); anything
+            # failing here is this run's predictive, which the report does not need.
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            progress.note(f"predictions not registered: {first} (`gpt2030 predict register "
+                          f"--run {run.id}` tries again)")
+    try:
         with progress.stage("score") as stage:
             scored = score(home, ledger.rows())
             stage["detail"] = (f"{len(scored.resolved)} prediction(s) resolved, "

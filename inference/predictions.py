@@ -794,8 +794,11 @@ def score_prediction(prediction: Prediction, settled_value: float, rows: Sequenc
     return Resolution(prediction=prediction.id, target=prediction.target.id,
                       resolved=today.isoformat(), rows=tuple(rows), observed=y,
                       crps=round(s["crps"], DIGITS), log_score=round(s["log_score"], DIGITS),
-                      pit=round(s["pit"], DIGITS), covered50=bool(s["covered50"]),
-                      covered90=bool(s["covered90"]))
+                      pit=round(s["pit"], DIGITS),
+                      # the intervals every listing prints (stored percentiles), so "inside
+                      # 90%" never contradicts the interval shown beside it
+                      covered50=bool(prediction.quantile(0.25) <= y <= prediction.quantile(0.75)),
+                      covered90=bool(prediction.quantile(0.05) <= y <= prediction.quantile(0.95)))
 
 
 def ledger_table(rows: list[dict[str, str]], targets: Sequence[Target]

@@ -679,7 +679,7 @@ def latest_backtest(runs_dir: Path, config: str = "default") -> BacktestTrust | 
     for path in sorted(Path(runs_dir, "backtests").glob("*.json")):
         try:
             result = _readable(path.read_text(encoding="utf-8"))
-        except OSError:
+        except (OSError, UnicodeDecodeError):  # unreadable: not quoted, never fatal
             continue
         if result is not None and result.config == config:
             same.append(result)

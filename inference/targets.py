@@ -70,6 +70,12 @@ AGGREGATE_KINDS = ("max_compute", "median_speed", "best_benchmark")
 #: aliases read a month in 2024 (median 9.5); 2 to 10 systems a year per benchmark (GPQA
 #: Diamond: 5 in 2024).
 DEFAULT_COUNT = {"max_compute": 10, "median_speed": 9, "best_benchmark": 5, "ledger": 1}
+#: Days after an aggregate's window closes before it is settled: facts arrive late (a
+#: December model's compute estimate, a month's tracker readings weeks later), and a
+#: resolution is never redone, so settling at once would score a max or median over
+#: part of the window. A judgement: Epoch AI's estimates of a model typically follow its
+#: release by weeks to a few months.
+SETTLE_AFTER_DAYS = 120
 #: The most rows one aggregate may ask for.
 MAX_COUNT = 100
 #: Ledger kinds the model reads only in pairs (a model's tokens per active parameter): a
@@ -497,7 +503,7 @@ def resolve(target: Target, term: str, registered: date, today: date, frame: pd.
     registered : datetime.date
         The day the prediction was registered: only rows added on or after it count.
     today : datetime.date
-        An aggregate resolves only after its window's last day.
+        An aggregate resolves only :data:`SETTLE_AFTER_DAYS` after its window's last day.
     frame : pandas.DataFrame
         The current ledger's rows (:func:`gpt2030.observations.observation_frame`), removed
         ones left out.
@@ -512,7 +518,7 @@ def resolve(target: Target, term: str, registered: date, today: date, frame: pd.
     from gpt2030.models.evidence import POINT
 
     start, end = target.window
-    if target.kind in AGGREGATE_KINDS and today <= end:
+    if target.kind in AGGREGATE_KINDS and today <= end + timedelta(days=SETTLE_AFTER_DAYS):
         return None
     rows = table[(table["term"] == term) & (table["bound"] == POINT)]
     if rows.empty:

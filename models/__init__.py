@@ -11,11 +11,15 @@ from gpt2030.models.priors import CONFIGS, DEFAULT, ESSAY, ModelConfig, Prior, g
 #: version are refused rather than misread. It lives here, not in ``generative``, because
 #: listing and reading runs compares it without building a model.
 MODEL_VERSION = "2.1.0"
+#: The first year of the model's grid (``YEARS[0]``), here so that commands about the
+#: ledger alone (``observe import``) need not import PyMC.
+FIRST_YEAR = 2018
 
 __all__ = [
     "CONFIGS",
     "DEFAULT",
     "ESSAY",
+    "FIRST_YEAR",
     "MODEL_VERSION",
     "YEARS",
     "ModelConfig",

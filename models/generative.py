@@ -22,7 +22,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from gpt2030.models import chain
+from gpt2030.models import FIRST_YEAR, chain
 from gpt2030.models.essay import THRESHOLDS
 from gpt2030.models.evidence import MORE_THAN, POINT, UNDER, Evidence, Term, prepare_evidence
 from gpt2030.models.priors import (
@@ -40,7 +40,7 @@ from gpt2030.models.priors import (
 
 #: The trajectory grid: from the first shipped observations to five years past 2030. The
 #: random walks step once a year on it.
-YEARS = np.arange(2018, 2036)
+YEARS = np.arange(FIRST_YEAR, 2036)
 
 #: The reference alias for served speed: the API's ``gpt-4``, the frontier model when the
 #: essay measured it (its offset is 0, so ``log_speed_2023`` is its speed at its first

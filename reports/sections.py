@@ -1348,10 +1348,10 @@ def _forecast(p: Prediction) -> str:
 
 
 def _moved(o: OpenTarget) -> str:
-    if len(o.history) == 1 and o.current is not None:
-        return "first registered by this run"
+    if len(o.history) == 1:
+        return "first registered by this run" if o.current is not None else "registered once"
     if o.latest is o.first:
-        return "registered once"
+        return "this run made the first registration"
     unit = {"log10": "dex", "logit": "logit"}.get(o.first.scale, "")
     return f"{o.shift:+.2f} {unit}".rstrip()
 

@@ -498,7 +498,7 @@ def test_trust_quotes_the_latest_backtest_and_where_it_misses(small_run: Run,
     # a home without a backtest quotes the shipped record, marked as such; another
     # config's record is never quoted
     fallback = latest_backtest(tmp_path / "nothing")
-    assert fallback is None or fallback.shipped
+    assert fallback is not None and fallback.shipped
     assert latest_backtest(runs, "essay") is None
 
 

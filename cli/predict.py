@@ -70,10 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = psub.add_parser(
         "score", help="resolve and score every open prediction the ledger now settles",
         description="For every registered prediction not yet resolved, look for ledger rows "
-        "that settle it (added on or after its registration; an aggregate only once its "
-        "window has closed), and append its resolution: the rows, the observed value, CRPS, "
-        "log score, PIT, and whether it fell inside the 50% and 90% intervals. A "
-        "resolution is never redone.")
+        "that settle it (added on or after its registration; an aggregate only 120 days "
+        "after its window has closed, as facts arrive late), and append its resolution: "
+        "the rows, the observed value, CRPS, log score, PIT, and whether it fell inside the "
+        "50% and 90% intervals. A resolution is never redone.")
     s.set_defaults(func=cmd_score)
 
     lst = psub.add_parser("list", help="the registered predictions, open and resolved")

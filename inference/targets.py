@@ -31,8 +31,9 @@ with the target.
 prediction was registered count (a fact already known cannot confirm a forecast of it), only
 measurements (not forecasts, not bounds), and only rows the model reads the same way as the
 synthetic ones (the same likelihood term). ``ledger`` targets resolve as soon as such a row
-arrives; the aggregates only once their window has closed (a larger model may still come),
-and only if it holds at least one row. Values are compared on the model's own scale of the
+arrives; the aggregates only :data:`SETTLE_AFTER_DAYS` after their window has closed (a
+larger model may still come, and its facts arrive late), and only if it holds at least one
+row. Values are compared on the model's own scale of the
 term (log10 of FLOP and tokens/s, the logit of a benchmark share).
 """
 

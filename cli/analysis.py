@@ -99,11 +99,25 @@ def _fmt(x: object, spec: str = ".3g") -> str:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     """Check a run and print the checks (or JSON); write its plots; 1 when it fails."""
     from gpt2030.inference.diagnostics import check
+    from gpt2030.inference.reweight import REWEIGHTED, reweighted_checks, run_path
     from gpt2030.reports.diagnostics import write_plots
 
     run = _load(args.run, machine_output=args.format == "json")
     dt = run.datatree()
-    report = check(dt)
+    report = None
+    if run_path(run.manifest) == REWEIGHTED:
+        # As update checked it: the sampler's checks are those of the fitted parent.
+        from gpt2030.inference.runs import RunError, load_run
+
+        try:
+            parent = load_run(run.path.parent, str(run.manifest["parent"]))
+        except RunError as err:
+            print(f"gpt2030: the fitted run this one reweights cannot be read ({err}): "
+                  "checking the resampled draws as they are", file=sys.stderr)
+        else:
+            report = reweighted_checks(dt, parent, run.manifest)
+    if report is None:
+        report = check(dt)
     if not report.prior_only and not args.no_plots:
         write_plots(dt, report, run.path / "diagnostics")
     if args.format == "json":

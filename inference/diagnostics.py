@@ -648,7 +648,12 @@ def flagged(rows: list[Sensitivity]) -> list[Sensitivity]:
 # --- the report ---------------------------------------------------------------------------
 
 
-def check(dt: xr.DataTree, sensitivity: bool = True) -> Diagnostics:
+#: The checks of the sampler's run (:func:`sampler_checks`), as opposed to the model's fit.
+SAMPLER_CHECKS = ("r_hat", "ess_bulk", "ess_tail", "divergences", "treedepth", "e_bfmi")
+
+
+def check(dt: xr.DataTree, sensitivity: bool = True,
+          sampler_of: Diagnostics | None = None) -> Diagnostics:
     """Run every diagnostic that applies to this run.
 
     Parameters
@@ -657,13 +662,22 @@ def check(dt: xr.DataTree, sensitivity: bool = True) -> Diagnostics:
         A run (see :mod:`gpt2030.inference.sampling`).
     sensitivity : bool
         Also compute power-scaling sensitivity (needs ``log_prior`` and ``log_likelihood``).
+    sampler_of : Diagnostics, optional
+        The diagnostics of the MCMC run these draws come from (a reweighted run's fitted
+        parent): its sampler checks and convergence table are taken as they are, since
+        resampled draws repeat and their R-hat and ESS would describe the resampling, not
+        the sampler.
     """
     if not has_posterior(dt):
         return Diagnostics(prior_only=True, notes=[
             "prior-only run: no posterior, so nothing to diagnose"])
-    table = convergence_frame(dt)
-    report = Diagnostics(checks=sampler_checks(dt, table),
-                         convergence=convergence_table(dt, table=table))
+    if sampler_of is not None:
+        report = Diagnostics(checks=[c for c in sampler_of.checks if c.name in SAMPLER_CHECKS],
+                             convergence=list(sampler_of.convergence))
+    else:
+        table = convergence_frame(dt)
+        report = Diagnostics(checks=sampler_checks(dt, table),
+                             convergence=convergence_table(dt, table=table))
     terms, fits = predictive_fit(dt)
     report.terms = terms
     report.worst_fit = fits[:WORST_FIT_N]

@@ -32,7 +32,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from gpt2030.inference.diagnostics import PARETO_K_MAX, Check, check
+from gpt2030.inference.diagnostics import PARETO_K_MAX, Check, Diagnostics, check
 from gpt2030.inference.infer import run_manifest
 from gpt2030.inference.progress import Progress, quiet_pymc, silent
 from gpt2030.inference.runs import (
@@ -428,6 +428,39 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
     return dt, fields
 
 
+def reweighted_checks(dt: xr.DataTree, parent: Run, fields: dict) -> Diagnostics:
+    """The diagnostics of a reweighted run (what ``update`` stores and ``diagnose`` shows).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The reweighted run's tree.
+    parent : Run
+        The fitted run it was reweighted from.
+    fields : dict
+        Its manifest's ``k_hat``, ``weight_ess``, ``new_observations`` (and ``parent``,
+        ``parent_draws``, ``path``).
+
+    Returns
+    -------
+    Diagnostics
+        The parent's sampler checks (the resampled draws repeat, so their R-hat and ESS
+        would describe the resampling, not the sampler), the predictive checks of the
+        reweighted posterior, and the importance weights' Pareto k-hat. Power-scaling
+        sensitivity is the parent's too (not recomputed).
+    """
+    report = check(dt, sensitivity=False,
+                   sampler_of=Diagnostics.from_dict(parent.manifest.get("diagnostics")))
+    report.notes.append(f"sampler checks (R-hat, ESS, divergences, E-BFMI) are those of the "
+                        f"fitted run {parent.id}")
+    report.checks.append(Check("pareto_k", fields["k_hat"], f"<= {PARETO_K_MAX}",
+                               fields["k_hat"] <= PARETO_K_MAX,
+                               f"importance weights of {len(fields['new_observations'])} "
+                               f"added row(s); weight ESS {fields['weight_ess']:.0f}"))
+    report.notes.append(f"posterior {path_line(fields)}")
+    return report
+
+
 def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
                  progress: Progress | None = None) -> tuple[Run, bool] | None:
     """Store the reweighted run (or reuse the latest one), or None when it must refit.
@@ -463,13 +496,7 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
         return None
     dt, fields = result
     with progress.stage("diagnostics") as info:
-        # Power-scaling sensitivity is the fitted parent's (the resampled draws repeat).
-        report = check(dt, sensitivity=False)
-        report.checks.append(Check("pareto_k", fields["k_hat"], f"<= {PARETO_K_MAX}",
-                                   fields["k_hat"] <= PARETO_K_MAX,
-                                   f"importance weights of {len(fields['new_observations'])} "
-                                   f"added row(s); weight ESS {fields['weight_ess']:.0f}"))
-        report.notes.append(f"posterior {path_line(fields)}")
+        report = reweighted_checks(dt, base, fields)
         info["detail"] = f"verdict {report.verdict}"
     config = get_config(request.config)
     rows = ledger.rows()

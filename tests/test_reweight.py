@@ -7,7 +7,9 @@ later full refit agrees with the reweighted 2030 medians within Monte Carlo erro
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -183,6 +185,21 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
     a = old["posterior"]["compute_growth"].values.ravel()
     b = dt["posterior"]["compute_growth"].values.ravel()
     assert np.isin(b, a).all()
+    # the sampler's checks are the fitted parent's (resampled draws repeat), and diagnose
+    # shows what update stored
+    def checks(manifest: dict) -> dict:
+        return {c["name"]: c["value"] for c in manifest["diagnostics"]["checks"]}
+
+    for name in ("r_hat", "ess_bulk", "ess_tail", "divergences"):
+        assert checks(m)[name] == checks(run.manifest)[name]
+    assert checks(m)["pareto_k"] == m["k_hat"]
+    from gpt2030.cli.main import main
+
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        main(["diagnose", new.id, "--format", "json", "--no-plots"])
+    shown = json.loads(out.getvalue())
+    assert checks({"diagnostics": shown}) == checks(m)
+    assert any(f"those of the fitted run {run.id}" in n for n in shown["notes"])
     # the same update again reuses the reweighted run
     again = try_reweight(ledger, home / "runs", request)
     assert again is not None and again[1] and again[0].id == new.id

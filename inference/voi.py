@@ -52,8 +52,8 @@ from gpt2030.inference.forecast import HEADLINES, YEAR, headline_draws
 from gpt2030.inference.influence import weighted_quantile
 from gpt2030.inference.progress import Progress, quiet_pymc, silent
 from gpt2030.inference.results import json_safe
-from gpt2030.inference.reweight import smooth_log_weights, structure_change
-from gpt2030.inference.runs import Run, run_rows
+from gpt2030.inference.reweight import REWEIGHTED, smooth_log_weights, structure_change
+from gpt2030.inference.runs import MANIFEST, Run, run_rows
 from gpt2030.observations.files import atomic_write
 from gpt2030.observations.schema import decimal_year, parse_date
 
@@ -818,7 +818,27 @@ def for_report(run: Run, dt: xr.DataTree, year: int = YEAR) -> ValueOfInformatio
         return ("Not shown: the run fails its diagnostics (section 1), so its draws cannot "
                 "be trusted to rank observations. `gpt2030 value-of-information` ranks them "
                 "anyway.")
+    parent = _parent_result(run, year)
+    if parent is not None:
+        return parent
     try:
         return for_run(run, dt, year, n_outcomes=REPORT_OUTCOMES)[0]
     except ValueError as err:
         return f"Not computed: {err}."
+
+
+def _parent_result(run: Run, year: int) -> ValueOfInformation | None:
+    """A reweighted run's ranking: its fitted parent's stored one, when there is one.
+
+    Reweighting by a few rows barely moves the posterior (its k-hat <= 0.7 says so), while
+    ranking again would cost as much as the rest of ``observe add --update``; the report
+    says whose ranking it shows (``run_id``).
+    """
+    if run.manifest.get("path") != REWEIGHTED or not run.manifest.get("parent"):
+        return None
+    folder = Path(run.path).parent / str(run.manifest["parent"])
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stored(Run(folder, manifest), year, None, REPORT_OUTCOMES)

@@ -1096,7 +1096,7 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
         f"Every scalar parameter ({len(params)}; {len(dominated)} prior-dominated)",
         [Table(columns, [rows[n] for n in params.index], numeric=(2, 3, 4))]))
     if next_obs is not None:
-        blocks += next_observation_blocks(next_obs)
+        blocks += next_observation_blocks(next_obs, run.id)
     return _section("drivers", blocks)
 
 
@@ -1105,7 +1105,8 @@ NEXT_QUANTITIES = {"work_years": "work-years", "speed_vs_human": "speed vs human
                    "training_compute_flop": "training compute"}
 
 
-def next_observation_blocks(result: ValueOfInformation | str) -> list:
+def next_observation_blocks(result: ValueOfInformation | str, run_id: str | None = None
+                            ) -> list:
     """"What to measure next": the candidate observations ranked by what they would narrow.
 
     Parameters
@@ -1113,6 +1114,9 @@ def next_observation_blocks(result: ValueOfInformation | str) -> list:
     result : ValueOfInformation or str
         The run's value of information (:func:`gpt2030.inference.voi.for_report`), or why
         there is none.
+    run_id : str, optional
+        The report's run: a ranking of another run (a reweighted run's fitted parent) says
+        so.
 
     Returns
     -------
@@ -1161,6 +1165,11 @@ def next_observation_blocks(result: ValueOfInformation | str) -> list:
     if result.skipped:
         blocks.append(Paragraph("Not candidates: " + "; ".join(result.skipped) + ".",
                                 cls="note"))
+    if run_id is not None and result.run_id != run_id:
+        blocks.append(Paragraph(
+            f"Ranked on run {result.run_id}, the fitted posterior this run reweights (the "
+            "added rows barely move it; ranking again costs as much as the update). "
+            f"`gpt2030 value-of-information --run {run_id}` ranks on this run.", cls="note"))
     return blocks
 
 

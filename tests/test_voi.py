@@ -220,3 +220,31 @@ def test_report_computes_nothing_for_untrusted_or_prior_only_runs(tmp_path: Path
     assert isinstance(said, str) and "fails its diagnostics" in said
     assert not (tmp_path / SMALL / voi.CACHE).exists()
     assert "prior-only" in voi.for_report(run, xr.DataTree.from_dict({"prior": xr.Dataset()}))
+
+
+def test_reweighted_run_shows_its_parents_ranking_and_says_so(tmp_path: Path) -> None:
+    from gpt2030.reports.render import Document, Section, to_html
+    from gpt2030.reports.sections import next_observation_blocks
+
+    parent = tmp_path / SMALL
+    parent.mkdir()
+    for name in ("manifest.json", voi.CACHE):
+        shutil.copy(FIXTURES / SMALL / name, parent)
+    base = json.loads((parent / "manifest.json").read_text())
+    child_id = "r20261128T120000-000000000000"
+    (tmp_path / child_id).mkdir()
+    child = Run(tmp_path / child_id, {**base, "run_id": child_id, "verdict": "pass",
+                                      "path": "reweighted", "parent": SMALL})
+    posterior = xr.DataTree.from_dict({"posterior": xr.Dataset()})
+    got = voi.for_report(child, posterior)
+    assert isinstance(got, voi.ValueOfInformation)
+    assert got.run_id == SMALL == voi.stored(load_run(FIXTURES, SMALL)).run_id
+    assert not (tmp_path / child_id / voi.CACHE).exists()  # nothing computed for the child
+    html = to_html(Document("t", "s", [Section("drivers", "8",
+                                                next_observation_blocks(got, child_id))]))
+    assert f"Ranked on run {SMALL}" in html and f"--run {child_id}" in html
+    # Its own ranking names no other run; a fitted run never takes another's.
+    assert "Ranked on run" not in to_html(Document("t", "s", [Section(
+        "drivers", "8", next_observation_blocks(got, SMALL))]))
+    fitted = Run(tmp_path / child_id, {**child.manifest, "path": "fitted"})
+    assert voi._parent_result(fitted, voi.YEAR) is None

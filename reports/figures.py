@@ -137,9 +137,18 @@ def observed_until(ax, until: float | None, label: str = "") -> None:
             fontsize=7.5, ha="right", va="bottom", color=GREY)
 
 
-def _legend_below(ax) -> None:
-    """The axis's legend under it, in columns (a two-panel figure has no room beside)."""
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
+#: One panel of the report's trajectory grid (inches): two sit side by side at 1400 px.
+PANEL = (6.4, 3.6)
+
+
+def _panel() -> tuple[Figure, object]:
+    fig = new_figure(*PANEL)
+    return fig, fig.add_subplot()
+
+
+def _legend_below(ax, ncol: int = 2) -> None:
+    """The axis's legend under it, in columns (a panel of the grid has no room beside)."""
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=ncol,
               framealpha=0.9)
 
 
@@ -168,8 +177,7 @@ def fig_compute(dt: xr.DataTree, frontier: pd.DataFrame, others: pd.DataFrame,
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure(height=4.2)
-    ax = fig.add_subplot()
+    fig, ax = _panel()
     fan(ax, dt, "training_compute", BLUE, "frontier compute")
     _frontier_overlay(ax, frontier, others, "training runs")
     if essay_median is not None:
@@ -177,20 +185,21 @@ def fig_compute(dt: xr.DataTree, frontier: pd.DataFrame, others: pd.DataFrame,
                 ls="none", label=f"essay: {ESSAY_YEAR} median")
     observed_until(ax, until)
     _finish(ax, "training compute (FLOP)", "Frontier training compute")
+    _legend_below(ax)
     return fig
 
 
-def fig_scaling(dt: xr.DataTree, parameters: pd.DataFrame, tokens: pd.DataFrame,
-                until: float | None = None) -> Figure:
-    """Active parameters (left) and training tokens against the data available (right).
+def fig_parameters(dt: xr.DataTree, parameters: pd.DataFrame,
+                   until: float | None = None) -> Figure:
+    """Active parameters of the frontier model.
 
     Parameters
     ----------
     dt : xarray.DataTree
         The run.
-    parameters, tokens : pandas.DataFrame
-        Observed parameters and training tokens of the models paired for tokens per
-        parameter (``t, value, low, high``).
+    parameters : pandas.DataFrame
+        Observed parameters of the models paired for tokens per parameter
+        (``t, value, low, high``).
     until : float, optional
         The decimal year of the latest observation.
 
@@ -198,36 +207,55 @@ def fig_scaling(dt: xr.DataTree, parameters: pd.DataFrame, tokens: pd.DataFrame,
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure(width=12.5, height=5.0)
-    left, right = fig.subplots(1, 2)
-    fan(left, dt, "parameters", BLUE, "active parameters")
-    overlay(left, parameters, BLUE, "observed parameters", marker="s")
-    observed_until(left, until)
-    _finish(left, "active parameters (count)", "Active parameters of the frontier model")
-    fan(right, dt, "training_tokens", GREEN, "training tokens")
-    fan(right, dt, "data_available", GREY, "data available")
-    overlay(right, tokens, GREEN, "observed training tokens", marker="D")
+    fig, ax = _panel()
+    fan(ax, dt, "parameters", BLUE, "active parameters")
+    overlay(ax, parameters, BLUE, "observed parameters", marker="s")
+    observed_until(ax, until)
+    _finish(ax, "active parameters (count)", "Active parameters of the frontier model")
+    _legend_below(ax)
+    return fig
+
+
+def fig_tokens(dt: xr.DataTree, tokens: pd.DataFrame, until: float | None = None) -> Figure:
+    """Training tokens of the frontier model against the data available.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    tokens : pandas.DataFrame
+        Observed training tokens of the models paired for tokens per parameter
+        (``t, value, low, high``).
+    until : float, optional
+        The decimal year of the latest observation.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _panel()
+    fan(ax, dt, "training_tokens", GREEN, "training tokens")
+    fan(ax, dt, "data_available", GREY, "data available")
+    overlay(ax, tokens, GREEN, "observed training tokens", marker="D")
     group = dt[draws_group(dt)]
     if "data_binding_year" in group:
         binding = np.asarray(group["data_binding_year"].values, float).ravel()
         years = group["year"].values
         med = float(np.nanmedian(binding))
         if years[0] <= med <= years[-1]:
-            right.axvline(med, color="black", ls="--", lw=1,
-                          label=f"data binds (median {med:.0f})")
+            ax.axvline(med, color="black", ls="--", lw=1, label=f"data binds (median {med:.0f})")
         else:
-            right.plot([], [], color="black", ls="--", lw=1,
-                       label=f"data binds: median {med:.0f} (off the chart)")
-    observed_until(right, until)
-    _finish(right, "tokens (count)", "Training tokens against the data available")
-    for ax in (left, right):
-        _legend_below(ax)
+            ax.plot([], [], color="black", ls="--", lw=1,
+                    label=f"data binds: median {med:.0f} (off the chart)")
+    observed_until(ax, until)
+    _finish(ax, "tokens (count)", "Training tokens against the data available")
+    _legend_below(ax, ncol=3)
     return fig
 
 
-def fig_speed(dt: xr.DataTree, frontier: pd.DataFrame, others: pd.DataFrame,
-              until: float | None = None, essay: dict[str, float] | None = None) -> Figure:
-    """Serial speed in tokens/s (left) and relative to human thinking (right).
+def fig_serial_speed(dt: xr.DataTree, frontier: pd.DataFrame, others: pd.DataFrame,
+                     until: float | None = None) -> Figure:
+    """Serial speed of served models in tokens/s, against human thinking speed.
 
     Parameters
     ----------
@@ -238,6 +266,38 @@ def fig_speed(dt: xr.DataTree, frontier: pd.DataFrame, others: pd.DataFrame,
         (``t, value, low, high`` in tokens/s).
     until : float, optional
         The decimal year of the latest observation.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _panel()
+    fan(ax, dt, "serial_speed", BLUE, "frontier model")
+    group = dt[draws_group(dt)]
+    if "human_tokens_per_minute" in group:
+        human = np.asarray(group["human_tokens_per_minute"].values, float).ravel() / 60.0
+        years = group["year"].values
+        lo, med, hi = np.nanquantile(human, [0.05, 0.5, 0.95])
+        ax.fill_between(years, lo, hi, color=PURPLE, alpha=0.15, lw=0,
+                        label="human thinking: 5-95%")
+        ax.axhline(med, color=PURPLE, lw=1.5, ls="--", label="human thinking: median")
+    _frontier_overlay(ax, frontier, others, "API readings")
+    observed_until(ax, until)
+    _finish(ax, "serial speed (tokens/s)", "Serial speed of served models")
+    _legend_below(ax, ncol=3)
+    return fig
+
+
+def fig_speed_vs_human(dt: xr.DataTree, until: float | None = None,
+                       essay: dict[str, float] | None = None) -> Figure:
+    """Serial speed relative to human thinking, with the essay's speed and its trade.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    until : float, optional
+        The decimal year of the latest observation.
     essay : dict, optional
         ``{"speed": 5, "low": 0.5, "high": 20, "traded": 125, "k": 5}``: the essay's 2030
         speed relative to human, its range, and the speed it trades throughput for.
@@ -246,58 +306,54 @@ def fig_speed(dt: xr.DataTree, frontier: pd.DataFrame, others: pd.DataFrame,
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure(width=12.5, height=5.4)
-    left, right = fig.subplots(1, 2)
-    fan(left, dt, "serial_speed", BLUE, "frontier model")
+    fig, ax = _panel()
     group = dt[draws_group(dt)]
-    if "human_tokens_per_minute" in group:
-        human = np.asarray(group["human_tokens_per_minute"].values, float).ravel() / 60.0
-        years = group["year"].values
-        lo, med, hi = np.nanquantile(human, [0.05, 0.5, 0.95])
-        left.fill_between(years, lo, hi, color=PURPLE, alpha=0.15, lw=0,
-                          label="human thinking: 5-95%")
-        left.axhline(med, color=PURPLE, lw=1.5, ls="--", label="human thinking: median")
-    _frontier_overlay(left, frontier, others, "API readings")
-    observed_until(left, until)
-    _finish(left, "serial speed (tokens/s)", "Serial speed of served models")
-    fan(right, dt, "speed_vs_human", BLUE, "serial speed")
+    fan(ax, dt, "speed_vs_human", BLUE, "serial speed")
     if essay and "speed_traded" in group:
         k = int(essay["k"])
         traded = group["speed_traded"].sel(k=k)
         da = traded.stack(sample=("chain", "draw")).transpose("sample", ...)
         yrs = da["year"].values
         vals = np.asarray(da.values, float)
-        right.fill_between(yrs, np.nanquantile(vals, 0.05, axis=0),
-                           np.nanquantile(vals, 0.95, axis=0), color=ORANGE, alpha=0.12, lw=0,
-                           label=f"traded at k={k}: 5-95%")
-        right.plot(yrs, np.nanmedian(vals, axis=0), color=ORANGE, lw=1.5, ls="-.",
-                   label=f"traded at k={k} (k\u00b2={k * k}x): median")
+        ax.fill_between(yrs, np.nanquantile(vals, 0.05, axis=0),
+                        np.nanquantile(vals, 0.95, axis=0), color=ORANGE, alpha=0.12, lw=0,
+                        label=f"traded at k={k}: 5-95%")
+        ax.plot(yrs, np.nanmedian(vals, axis=0), color=ORANGE, lw=1.5, ls="-.",
+                label=f"traded at k={k} (k\u00b2={k * k}x): median")
     if essay:
         e = essay["speed"]
-        right.errorbar([ESSAY_YEAR], [e], yerr=[[e - essay["low"]], [essay["high"] - e]],
-                       fmt="*", ms=13, color=PURPLE, mec="black", capsize=3,
-                       label=f"essay: {e:g}x (25-75%: {essay['low']:g}-{essay['high']:g}x)")
-        right.plot([ESSAY_YEAR], [essay["traded"]], marker="*", ms=13, color=ORANGE,
-                   mec="black", ls="none", label=f"essay: {essay['traded']:g}x traded")
-    right.axhline(1.0, color=PURPLE, lw=1, ls="--", label="human thinking (1x)")
-    observed_until(right, until)
-    _finish(right, "speed relative to human thinking (x human)",
+        ax.errorbar([ESSAY_YEAR], [e], yerr=[[e - essay["low"]], [essay["high"] - e]],
+                    fmt="*", ms=13, color=PURPLE, mec="black", capsize=3,
+                    label=f"essay: {e:g}x (25-75%: {essay['low']:g}-{essay['high']:g}x)")
+        ax.plot([ESSAY_YEAR], [essay["traded"]], marker="*", ms=13, color=ORANGE,
+                mec="black", ls="none", label=f"essay: {essay['traded']:g}x traded")
+    ax.axhline(1.0, color=PURPLE, lw=1, ls="--", label="human thinking (1x)")
+    observed_until(ax, until)
+    _finish(ax, "speed relative to human thinking (x human)",
             "Serial speed relative to human thinking")
-    for ax in (left, right):
-        _legend_below(ax)
+    _legend_below(ax, ncol=3)
     return fig
 
 
-def fig_work(dt: xr.DataTree, essay_medians: dict[str, float] | None = None,
+#: The two work panels: what each draws and how it is labelled.
+WORK = {"work_years": (BLUE, "work-years", "human-years of work (human-years)",
+                       "Work the training compute can run"),
+        "parallel_copies": (GREEN, "parallel copies", "copies at human speed (copies)",
+                            "Copies at human speed over one training run")}
+
+
+def fig_work(dt: xr.DataTree, key: str = "work_years", essay_median: float | None = None,
              until: float | None = None) -> Figure:
-    """Human-speed work-years of the training compute (left), parallel copies (right).
+    """Human-speed work-years of the training compute, or the parallel copies they make.
 
     Parameters
     ----------
     dt : xarray.DataTree
         The run.
-    essay_medians : dict, optional
-        The essay's 2030 ``work_years`` and ``parallel_copies``, drawn as stars.
+    key : {"work_years", "parallel_copies"}
+        Which quantity (one per axis: their units differ).
+    essay_median : float, optional
+        The essay's 2030 figure of that quantity, drawn as a star.
     until : float, optional
         The decimal year of the latest observation.
 
@@ -305,21 +361,15 @@ def fig_work(dt: xr.DataTree, essay_medians: dict[str, float] | None = None,
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure(width=12.5, height=4.8)
-    axes = fig.subplots(1, 2)
-    spec = (("work_years", BLUE, "work-years", "human-years of work (human-years)",
-             "Work the training compute can run"),
-            ("parallel_copies", GREEN, "parallel copies", "copies at human speed (copies)",
-             "Copies at human speed over one training run"))
-    for ax, (key, color, label, ylabel, title) in zip(axes, spec, strict=True):
-        fan(ax, dt, key, color, label)
-        median = (essay_medians or {}).get(key)
-        if median is not None:
-            ax.plot([ESSAY_YEAR], [median], marker="*", ms=13, color=PURPLE, mec="black",
-                    ls="none", label=f"essay: {ESSAY_YEAR} median")
-        observed_until(ax, until)
-        _finish(ax, ylabel, title)
-        _legend_below(ax)
+    color, label, ylabel, title = WORK[key]
+    fig, ax = _panel()
+    fan(ax, dt, key, color, label)
+    if essay_median is not None:
+        ax.plot([ESSAY_YEAR], [essay_median], marker="*", ms=13, color=PURPLE, mec="black",
+                ls="none", label=f"essay: {ESSAY_YEAR} median")
+    observed_until(ax, until)
+    _finish(ax, ylabel, title)
+    _legend_below(ax)
     return fig
 
 
@@ -336,8 +386,15 @@ def fig_essay_forest(rows: list[dict]) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure(width=11.0, height=0.78 * len(rows) + 0.6)
-    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    # two columns of rows: the page is wide, and a log axis reads as well at half its width
+    ncol = 2 if len(rows) > 3 else 1
+    nrow = -(-len(rows) // ncol)
+    fig = new_figure(width=12.5, height=0.48 * nrow + 0.45)
+    grid = fig.subplots(nrow, ncol, squeeze=False)
+    cells = [grid[i % nrow, i // nrow] for i in range(nrow * ncol)]  # down, then across
+    axes = cells[:len(rows)]
+    for ax in cells[len(rows):]:
+        ax.set_visible(False)
     for ax, r in zip(axes, rows, strict=True):
         ax.set_xscale("log")
         ax.hlines(1, r["q05"], r["q95"], color=BLUE, lw=2, label="model: 90% interval")
@@ -389,7 +446,7 @@ def fig_capabilities(thresholds, probabilities: dict[str, dict[int, float]],
     -------
     matplotlib.figure.Figure
     """
-    fig = new_figure(width=9.0, height=3.2)
+    fig = new_figure(width=8.5, height=2.2)
     ax = fig.add_subplot()
     colors = (BLUE, ORANGE, GREEN, PURPLE, GREY)
     for i, th in enumerate(thresholds):

@@ -162,12 +162,12 @@ CSS = """
         --good:#1e7b34; --goodbg:#e3f4e7; --bad:#b3261e; --badbg:#fde7e5; --link:#1f5fa8; }
 * { box-sizing: border-box; }
 body { margin:0; background:var(--bg); color:var(--ink);
-       font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+       font: 14.5px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
 main { max-width: 1280px; margin: 0 auto; padding: 24px 28px 64px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px;
+h2 { font-size: 20px; margin: 22px 0 8px; padding-bottom: 4px;
      border-bottom: 2px solid var(--line); }
-h3 { font-size: 16px; margin: 22px 0 6px; }
+h3 { font-size: 16px; margin: 12px 0 4px; }
 .subtitle { color: var(--muted); margin: 0 0 16px; }
 nav { font-size: 13px; color: var(--muted); margin-bottom: 8px; }
 nav a { margin-right: 10px; white-space: nowrap; }
@@ -182,7 +182,7 @@ td a { word-break: break-all; }
 table { border-collapse: collapse; font-size: 13.5px; width: 100%; }
 caption { text-align: left; color: var(--muted); font-size: 13px; padding: 4px 0;
           caption-side: bottom; }
-th, td { border-bottom: 1px solid var(--line); padding: 5px 8px; text-align: left;
+th, td { border-bottom: 1px solid var(--line); padding: 3px 8px; text-align: left;
          vertical-align: top; }
 th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
@@ -201,12 +201,13 @@ figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 13px; }
 p.note { background: var(--soft); padding: 8px 12px; border-left: 4px solid var(--line); }
 footer { color: var(--muted); font-size: 12px; margin-top: 40px; }
-details { border: 1px solid var(--line); border-radius: 4px; margin: 6px 0; padding: 0 10px; }
-details > summary { cursor: pointer; padding: 6px 0; font-weight: 600; }
+details { border: 1px solid var(--line); border-radius: 4px; margin: 5px 0; padding: 0 10px; }
+details > summary { cursor: pointer; padding: 4px 0; font-weight: 600; }
 details[open] > summary { border-bottom: 1px solid var(--line); margin-bottom: 6px; }
-section.summary p, section.summary li { max-width: 980px; }
-.figrow { display: flex; flex-wrap: wrap; gap: 12px; }
-.figrow figure { flex: 1 1 560px; margin: 6px 0 12px; }
+
+.figgrid { display: grid; grid-template-columns: 1fr 1fr; gap: 0 16px; }
+.figgrid figure { margin: 6px 0 12px; }
+@media (max-width: 900px) { .figgrid { grid-template-columns: 1fr; } }
 @page { size: A4; margin: 14mm 12mm; }
 @media print {
   body { font-size: 10.5pt; background: #fff; }
@@ -222,9 +223,13 @@ section.summary p, section.summary li { max-width: 980px; }
   th { background: #eee !important; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   .banner { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   td a { word-break: break-all; }
+  /* a memo prints everything: closed <details> print open (no script needed) */
   details { border: none; padding: 0; }
-  details:not([open]) > summary::after { content: " (not printed: see evidence.csv)";
-                                         font-weight: normal; color: var(--muted); }
+  details::details-content { content-visibility: visible; display: block; }
+  details > summary { list-style: none; border-bottom: 1px solid var(--line); }
+  details > summary::-webkit-details-marker { display: none; }
+  .figgrid { grid-template-columns: 1fr 1fr; }
+  .figgrid figure img { max-height: none; width: 100%; }
 }
 """
 
@@ -276,7 +281,7 @@ def _html_block(block: Block) -> str:
         return (f'<div class="tablewrap"><table{cls}>{cap}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table></div>")
     if isinstance(block, Details):
-        inner = "".join(_html_block(b) for b in block.blocks)
+        inner = _html_blocks(block.blocks)
         return f"<details><summary>{_esc(block.summary)}</summary>{inner}</details>"
     if isinstance(block, FigureBlock):
         data = base64.b64encode(block.png).decode("ascii")
@@ -284,6 +289,29 @@ def _html_block(block: Block) -> str:
         return (f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(block.alt)}">'
                 f"{cap}</figure>")
     raise TypeError(f"unknown block {block!r}")
+
+
+def _html_blocks(blocks: list[Block]) -> str:
+    """Blocks in order; two or more figures in a row share a grid (two per row when wide)."""
+    out: list[str] = []
+    run: list[FigureBlock] = []
+
+    def flush() -> None:
+        if len(run) > 1:
+            out.append('<div class="figgrid">' + "".join(_html_block(f) for f in run)
+                       + "</div>")
+        else:
+            out.extend(_html_block(f) for f in run)
+        run.clear()
+
+    for b in blocks:
+        if isinstance(b, FigureBlock):
+            run.append(b)
+            continue
+        flush()
+        out.append(_html_block(b))
+    flush()
+    return "".join(out)
 
 
 def to_html(doc: Document) -> str:
@@ -302,7 +330,7 @@ def to_html(doc: Document) -> str:
     for s in doc.sections:
         cls = f' class="{_esc(s.cls)}"' if s.cls else ""
         parts.append(f'<section id="{_esc(s.anchor)}"{cls}><h2>{_esc(s.title)}</h2>')
-        parts.extend(_html_block(b) for b in s.blocks)
+        parts.append(_html_blocks(s.blocks))
         parts.append("</section>")
     parts.append("<footer>Generated by gpt2030 report. Self-contained: opens offline.</footer>")
     parts.append("</main></body></html>")

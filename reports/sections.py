@@ -134,16 +134,19 @@ def verdict_section(manifest: Manifest) -> Section:
         items = [f"{c.name} = {check_value(c.value)} (needs {c.threshold})"
                  + (f"; {c.detail}" if c.detail else "") for c in failing]
         blocks.append(Banner(False, title, items or [f"verdict: {verdict}"]))
-    if diag.notes:
-        blocks.append(Bullets(list(diag.notes)))
+    notes = [Bullets(list(diag.notes))] if diag.notes else []
     if checks:
         rows = [[c.name, check_value(c.value), c.threshold,
                  Cell("pass", "good") if c.passed else Cell("FAIL", "bad"), c.detail]
                 for c in checks]
         n_failed = sum(not c.passed for c in checks)
         blocks.append(Details(
-            f"Every check: {len(checks) - n_failed} passed, {n_failed} failed",
-            [Table(["check", "value", "threshold", "result", "detail"], rows, numeric=(1,))]))
+            f"Every check: {len(checks) - n_failed} passed, {n_failed} failed"
+            + (f"; {len(diag.notes)} notes" if diag.notes else ""),
+            [Table(["check", "value", "threshold", "result", "detail"], rows, numeric=(1,)),
+             *notes]))
+    else:
+        blocks.extend(notes)
     return _section("verdict", blocks)
 
 
@@ -235,10 +238,14 @@ def _difference_item(d: EssayDifference, year: int) -> str:
             f"{_dex(sp['size'])}; the essay's 5x implies {_dex(sp['essay_growth'])} from "
             f"GPT-4's {plain(sp['essay_t0'])} tokens/s.")
     if d.movers:
-        parts.append("The observations that move it most (PSIS leave-one-out: how far the "
-                     "median is with the observation above its value without it): "
-                     + "; ".join(_mover_text(m) for m in d.movers) + ".")
+        parts.append("Moved most by: " + "; ".join(_mover_text(m) for m in d.movers) + ".")
     return " ".join(parts)
+
+
+def _too_narrow(s: KindScore) -> bool:
+    """Whether the 90% intervals held fewer rows than 90%, by more than 2 binomial s.e."""
+    return s.coverage90 is not None and bool(s.n) and \
+        s.coverage90 < 0.9 - 2 * math.sqrt(0.9 * 0.1 / s.n)
 
 
 def _calibration_words(s: KindScore) -> str:
@@ -251,9 +258,8 @@ def _calibration_words(s: KindScore) -> str:
     if s.pit_mean is not None:
         words.append(f"mean PIT {s.pit_mean:.2f}")
     verdicts = []
-    if s.coverage90 is not None and s.n:
-        if s.coverage90 < 0.9 - 2 * math.sqrt(0.9 * 0.1 / s.n):
-            verdicts.append("the intervals are too narrow")
+    if _too_narrow(s):
+        verdicts.append("the intervals are too narrow")
     if s.pit_mean is not None and s.n:
         bar = 2 * math.sqrt(1 / 12 / s.n)
         if s.pit_mean > 0.5 + bar:
@@ -376,13 +382,13 @@ def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
     text = (f"{lead}The {which} backtest, '{trust.name}' of {trust.date}, fitted the model on "
             f"the {main.n_train} rows known by {main.cutoff} and forecast the rows that came "
             f"later: {_calibration_words(main.overall)}.")
-    if others:
-        text += " Other cutoffs of that backtest: " + "; ".join(
-            f"{c.cutoff}: {c.overall.coverage90:.0%} in 90% intervals of {c.overall.n}, mean "
-            f"PIT {c.overall.pit_mean:.2f}" for c in others
-            if c.overall.coverage90 is not None and c.overall.pit_mean is not None) + "."
     blocks.append(Paragraph(text))
-    items = []
+    # the other cutoffs and each input's scores: detail, in a closed group below
+    items = ["Other cutoffs of that backtest: " + "; ".join(
+        f"{c.cutoff}: {c.overall.coverage90:.0%} in 90% intervals of {c.overall.n}, mean "
+        f"PIT {c.overall.pit_mean:.2f}" for c in others
+        if c.overall.coverage90 is not None and c.overall.pit_mean is not None) + "."] \
+        if others else []
     feeds: dict[str, list[str]] = {}
     for d in diffs:
         for k in HEADLINE_KINDS.get(d.key, ()):
@@ -394,8 +400,14 @@ def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
         else:
             items.append(f"{_kind(k).capitalize()} (an input of {', '.join(labels)}): the "
                          "backtest scored no rows of it.")
-    if items:
-        blocks.append(Bullets(items))
+    if feeds:
+        low = [k for k in feeds if k in main.kinds and _too_narrow(main.kinds[k])]
+        blocks.append(Details(
+            f"Each input of the explained headlines in that backtest ({len(feeds)} inputs; "
+            f"intervals too narrow for {len(low)}"
+            + (f": {', '.join(_kind(k) for k in low)}" if low else "") + ")"
+            + (f" and {len(others)} other cutoffs" if others else ""),
+            [Bullets(items)]))
     worst = main.worst
     if worst is not None:
         blocks.append(Paragraph(
@@ -447,7 +459,9 @@ def cannot_know_blocks(dt: xr.DataTree, ctx: ReportContext, until: str | None) -
         "token of human thought: they say how much text the compute buys, not that the "
         "work would be useful.",
     ]
-    return [Heading("What the model cannot know"), Bullets(items)]
+    return [Details(f"What the model cannot know ({len(items)} limits: reasoning tokens, "
+                    "events after the latest observation, unpublished frontier sizes, what "
+                    "work-years mean)", [Bullets(items)])]
 
 
 def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDifference],
@@ -503,7 +517,8 @@ def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDiffer
             + ". Each headline is a product of links (compute, active parameters, human "
             "thinking speed, serial speed, training duration); the essay's value of a link "
             "is its cited figure or what its other figures imply. In dex (powers of ten) "
-            "the links add up to the headline's difference:"))
+            "the links add up to the headline's difference. 'Moved most by': PSIS "
+            "leave-one-out, the median with the observation over the median without it."))
         blocks.append(Bullets([_difference_item(d, year) for d in top]))
         rest = diffs[3:]
         if rest:
@@ -580,15 +595,13 @@ def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> S
         "(circle), 50% interval (thick) and 90% interval (thin) above the essay's median "
         "(diamond) and its 25-75% range where it gives one.")] if forest else []
     return _section("headline", [
-        Paragraph(f"Each quantity in {year}, from the {what} draws: median, 50% interval "
-                  "(25th-75th percentile) and 90% interval (5th-95th), beside the essay's "
-                  "median and its 25th-75th percentile range. The last column is the "
-                  "model's median over the essay's: green within a factor 3 of the essay, amber "
-                  "further away."),
+        Paragraph(f"Each quantity in {year} from the {what} draws, beside the essay's "
+                  "median and 25-75% range; the last column is the model's median over the "
+                  "essay's (green: within a factor 3, amber: further). Essay figures: "
+                  "Steinhardt (2023), see models/essay.py for where each is stated; blank: "
+                  "the essay gives no figure."),
         Table(["quantity", "unit", "median", "50% interval", "90% interval", "essay median",
-               "essay range (25-75%)", "median / essay"], rows, numeric=(2, 3, 4, 5, 6, 7),
-              caption="Essay figures: Steinhardt (2023), see models/essay.py for where each "
-              "is stated. Blank: the essay gives no figure."),
+               "essay range (25-75%)", "median / essay"], rows, numeric=(2, 3, 4, 5, 6, 7)),
         *figure,
     ])
 
@@ -648,51 +661,61 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
     line = f"the vertical line is the latest observation ({ctx.manifest.latest_observation})" \
         if until is not None else "the run records no latest observation"
     blocks: list = [Paragraph(
-        "Fan charts: the shaded bands hold 90% (5-95%) and 50% (25-75%) of the draws, the "
-        f"line is the median; {line}: observed on its left, forecast on its right. Points "
-        "are the observations the model was conditioned on, with their stated intervals as "
-        "error bars; orange points are frontier systems (training compute within a factor 2 "
-        "of the record at their date), grey ones the rest.")]
-    made = [
-        ("fig-compute.png", figures.fig_compute(
-            dt, evidence_points(obs, frontier_c), evidence_points(obs, (role == "compute")
-                                                                 & ~frontier_c),
-            essay.get("training_compute_flop"), until),
-         "Frontier training compute",
-         "Frontier training compute (FLOP, log scale); star: the essay's 1e28 FLOP for 2030."),
-        ("fig-scaling.png", figures.fig_scaling(
-            dt, evidence_points(obs, pairs & (obs["kind"] == "parameters")),
-            evidence_points(obs, pairs & (obs["kind"] == "training_tokens")), until),
-         "Active parameters; training tokens and data",
-         "Left: active parameters of the frontier model. Right: its training tokens against "
-         "the data available; the dashed line is the median year the data binds. Points: "
-         "models paired for tokens per parameter."),
-        ("fig-speed.png", figures.fig_speed(
-            dt, evidence_points(obs, frontier_s), evidence_points(obs, api & ~frontier_s),
-            until, essay_speed),
-         "Serial speed; speed relative to human thinking",
-         "Left: serial speed (tokens/s) of served models against human thinking speed; "
-         f"{int(frontier_s.sum())} of {int(api.sum())} API readings are of frontier systems. "
-         "Right: the same speed relative to human thinking"
-         + (f", with the essay's {essay_speed['speed']:g}x (25-75%: {essay_speed['low']:g}"
-            f"-{essay_speed['high']:g}x) and its {essay_speed['traded']:g}x when throughput "
-            f"is traded for speed (k = {ESSAY_TRADE_K}), beside the model's trade at the "
-            "same k." if essay_speed else ".")),
-        ("fig-work.png", figures.fig_work(dt, essay, until), "Work-years and parallel copies",
-         "Left: human-speed years of work the training compute can run. Right: the copies at "
-         "human speed that work makes over one training run. Stars: the essay's 2030 "
-         "figures."),
+        "Bands: 90% and 50% of the draws, line: the median; "
+        f"{line}: observed on its left, forecast on its right. Points: the observations the "
+        "model was conditioned on, with their intervals; orange: frontier systems (training "
+        "compute within a factor 2 of the record at their date), grey: the rest.")]
+    speed_words = (f"the essay's {essay_speed['speed']:g}x (25-75%: {essay_speed['low']:g}"
+                   f"-{essay_speed['high']:g}x) and its {essay_speed['traded']:g}x when "
+                   f"throughput is traded for speed (k = {ESSAY_TRADE_K}), beside the model's "
+                   "trade at the same k" if essay_speed else "")
+
+    def figure(filename: str, fig, alt: str, caption: str) -> FigureBlock:
+        return FigureBlock(filename, figures.png_bytes(fig), alt, caption)
+
+    # the two links the essay argues most (compute, and speed with its trade) side by side;
+    # the rest of the chain in a closed group below, so that the page stays a few screens
+    shown = [
+        figure("fig-compute.png", figures.fig_compute(
+            dt, evidence_points(obs, frontier_c),
+            evidence_points(obs, (role == "compute") & ~frontier_c),
+            essay.get("training_compute_flop"), until), "Frontier training compute",
+            "Frontier training compute (FLOP, log scale); star: the essay's 1e28 FLOP for "
+            "2030."),
+        figure("fig-speed-vs-human.png", figures.fig_speed_vs_human(dt, until, essay_speed),
+               "Serial speed relative to human thinking",
+               "Serial speed of the frontier model relative to human thinking"
+               + (f", with {speed_words}." if essay_speed else ".")),
     ]
-    for filename, fig, alt, caption in made:
-        blocks.append(FigureBlock(filename, figures.png_bytes(fig), alt, caption))
-    notes = [t for t in (_band_turns_down(dt, n) for n in ("training_compute", "parameters"))
-             if t]
-    if notes:
-        blocks.append(Paragraph(
-            " ".join(notes) + " A falling lower band means that in some draws the frontier "
-            "gets smaller after a peak: for compute, the growth walk and the 2030 ceiling; for "
-            "parameters, overtraining or costly synthetic data taking compute away from model "
-            "size once data binds.", "note"))
+    more = [
+        figure("fig-work-years.png", figures.fig_work(
+            dt, "work_years", essay.get("work_years"), until),
+            "Work-years the training compute can run",
+            "Human-speed years of work the training compute can run; star: the essay's "
+            "2030 figure."),
+        figure("fig-copies.png", figures.fig_work(
+            dt, "parallel_copies", essay.get("parallel_copies"), until),
+            "Copies at human speed over one training run",
+            "The copies at human speed that the work-years make over one training run; "
+            "star: the essay's 2030 figure."),
+        figure("fig-serial-speed.png", figures.fig_serial_speed(
+            dt, evidence_points(obs, frontier_s), evidence_points(obs, api & ~frontier_s),
+            until), "Serial speed of served models",
+            "Serial speed (tokens/s) of served models against human thinking speed; "
+            f"{int(frontier_s.sum())} of {int(api.sum())} API readings are of frontier "
+            "systems (orange)."),
+        figure("fig-parameters.png", figures.fig_parameters(
+            dt, evidence_points(obs, pairs & (obs["kind"] == "parameters")), until),
+            "Active parameters of the frontier model",
+            "Active parameters of the frontier model; points: models paired for tokens per "
+            "parameter."),
+        figure("fig-tokens.png", figures.fig_tokens(
+            dt, evidence_points(obs, pairs & (obs["kind"] == "training_tokens")), until),
+            "Training tokens against the data available",
+            "Training tokens of the frontier model against the data available; the dashed "
+            "line is the median year the data binds."),
+    ]
+    binds = []
     if "data_binding_year" in group:
         b = np.asarray(group["data_binding_year"].values, float).ravel()
         last = int(group["year"].values[-1])
@@ -702,10 +725,24 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
 
         q = np.nanquantile(b, [0.05, 0.5, 0.95])
         share = float((b > last).mean())
-        blocks.append(Paragraph(
+        binds.append(Paragraph(
             f"Data binds (training tokens wanted exceed the data available) in {when(q[1])} "
             f"at the median, 90% interval {when(q[0])}{DASH}{when(q[2])}; in {share:.0%} of the "
             f"draws it does not bind by {last}."))
+    blocks.extend(shown)
+    blocks.append(Details(
+        f"{len(more)} more trajectories: work-years, parallel copies, serial speed (tokens/s, "
+        f"{int(frontier_s.sum())} of {int(api.sum())} API readings frontier), active "
+        "parameters, training tokens against the data available"
+        + (f" (data binds in {when(q[1])} at the median)" if binds else ""), more + binds))
+    notes = [t for t in (_band_turns_down(dt, n) for n in ("training_compute", "parameters"))
+             if t]
+    if notes:
+        blocks.append(Paragraph(
+            " ".join(notes) + " A falling lower band means that in some draws the frontier "
+            "gets smaller after a peak: for compute, the growth walk and the 2030 ceiling; for "
+            "parameters, overtraining or costly synthetic data taking compute away from model "
+            "size once data binds.", "note"))
     return _section("trajectories", blocks)
 
 
@@ -851,27 +888,23 @@ def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
             crossing_year(probs) if probs else "benchmark not in this run"
         rows.append([th.name, f"{th.cited_median_year:g}", when, *cells])
     boundary = f"up to {ctx.manifest.latest_observation}" if until is not None else ""
+    done = [h for h in history if isinstance(h[5], Cell) and h[5].value == "reached"]
+    ahead = [r for r in rows if r[0] not in reached]
+    status = []
+    if done:
+        status.append("Reached " + (boundary or "so far") + ": " + "; ".join(
+            f"{h[0]} ({h[2]}, {h[1]} on {h[3]}, {h[4]})" for h in done) + ".")
+    if ahead:
+        status.append("The model's median year for the others: " + "; ".join(
+            f"{r[0]} {r[2]} (cited {r[1]})" for r in ahead) + ".")
     blocks: list = [
         Paragraph(
-            "For each threshold: up to the latest observation "
+            "Up to the latest observation "
             f"({ctx.manifest.latest_observation or 'none recorded'}), the best score a system "
-            "had reached on the benchmark (any variant of its task, such as MATH-500 for "
-            "MATH); after it, the model's probability that frontier accuracy is at or "
-            "above the threshold, from the draws of benchmark_accuracy. A threshold an "
-            "observed score already reached is shown as reached, never as a probability. "
-            "'P crosses 50%' is the model's median year for the threshold."),
-        Table(["threshold", "cited median year", "P crosses 50%", *[str(y) for y in years]],
-              rows, numeric=(1, 2, *range(3, 3 + len(years))),
-              caption=(f"Up to {last_seen}: the best observed score by the end of the year "
-                       "(green: at or above the threshold). " if last_seen is not None else "")
-              + "Later years: the model's probability, or 'reached' once an observed score "
-              "reached the threshold."),
-        Heading(f"Observed history {boundary}".strip()),
-        Table(["threshold", "best score", "system", "benchmark", "date", "threshold",
-               "source"], history, numeric=(1,),
-              caption="The best score so far on the threshold's task among the systems the "
-              "run was conditioned on (human baselines and forecasts are not systems' "
-              "scores)."),
+            "had reached on each threshold's task (any variant, such as MATH-500 for MATH); "
+            "after it, the model's probability that frontier accuracy is at or above the "
+            "threshold (benchmark_accuracy), unless an observed score already reached it. "
+            + " ".join(status)),
         FigureBlock("fig-capabilities.png",
                     figures.png_bytes(figures.fig_capabilities(ctx.thresholds, probabilities,
                                                                reached, until)),
@@ -879,6 +912,23 @@ def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
                     "Probability each threshold is reached, from the latest observation on; "
                     "stars: thresholds an observed score reached; dotted lines: the cited "
                     "median years."),
+        Details(f"Each threshold by year, {years[0]}-{years[-1]} ({len(rows)} thresholds; "
+                "observed up to the latest observation, then the model's probability)", [
+            Table(["threshold", "cited median year", "P crosses 50%",
+                   *[str(y) for y in years]],
+                  rows, numeric=(1, 2, *range(3, 3 + len(years))),
+                  caption=(f"Up to {last_seen}: the best observed score by the end of the "
+                           "year (green: at or above the threshold). "
+                           if last_seen is not None else "")
+                  + "Later years: the model's probability, or 'reached' once an observed "
+                  "score reached the threshold. 'P crosses 50%': the model's median year.")]),
+        Details(f"Observed history {boundary}: the best score on each threshold's task, with "
+                f"its source ({len(done)} of {len(history)} reached)".replace("  ", " "), [
+            Table(["threshold", "best score", "system", "benchmark", "date", "threshold",
+                   "source"], history, numeric=(1,),
+                  caption="The best score so far on the threshold's task among the systems the "
+                  "run was conditioned on (human baselines and forecasts are not systems' "
+                  "scores).")]),
     ]
     return _section("capabilities", blocks)
 
@@ -951,19 +1001,22 @@ def changes_section(run: Run, year: int = YEAR, dt: xr.DataTree | None = None) -
     if other:
         blocks.append(Paragraph("Also different between the runs:"))
         blocks.append(Bullets(other))
+    blocks.append(Paragraph(
+        f"Observations: {len(result.added)} added, {len(result.removed)} removed, "
+        f"{len(result.changed)} changed."))
     for items, title in ((result.added, "Observations added"),
                          (result.removed, "Observations removed")):
-        blocks.append(Heading(f"{title}: {len(items)}"))
         if items:
-            blocks.append(Table(["id", "kind", "subject", "value", "source"], _obs_rows(items)))
-    blocks.append(Heading(f"Observations changed: {len(result.changed)}"))
+            blocks.append(Details(f"{title}: {len(items)}", [
+                Table(["id", "kind", "subject", "value", "source"], _obs_rows(items))]))
     if result.changed:
         rows = []
         for c in result.changed:
             what = "; ".join(f"{f}: {(c.before or {})[f]} → {(c.after or {})[f]}"
                              for f in c.changed_fields)
             rows.append([c.id, c.kind, c.subject, what])
-        blocks.append(Table(["id", "kind", "subject", "change (before → now)"], rows))
+        blocks.append(Details(f"Observations changed: {len(result.changed)}", [
+            Table(["id", "kind", "subject", "change (before → now)"], rows)]))
     rows = []
     for s in result.shifts:
         big = s.log10_shift is not None and abs(s.log10_shift) >= 0.1
@@ -972,11 +1025,17 @@ def changes_section(run: Run, year: int = YEAR, dt: xr.DataTree | None = None) -
                      Cell(f"{s.log10_shift:+.2f}" if s.log10_shift is not None else "",
                           "bad" if big else ""),
                      interval(s.q05_a, s.q95_a), interval(s.q05_b, s.q95_b)])
-    blocks.append(Heading("Shift of each headline quantity, biggest first"))
-    blocks.append(Table(["quantity", "unit", "median before", "median now", "ratio",
-                         "log10 shift (dex)", "90% before", "90% now"], rows,
-                        numeric=(2, 3, 4, 5, 6, 7),
-                        caption="Red: moved by 0.1 dex (a factor 1.26) or more."))
+    moved = [s for s in result.shifts if s.log10_shift is not None]
+    top = f"; largest: {moved[0].label or moved[0].quantity}, {moved[0].log10_shift:+.2f} " \
+        "dex" if moved else ""
+    big = sum(abs(s.log10_shift) >= 0.1 for s in moved)
+    blocks.append(Details(
+        f"Shift of each headline quantity, biggest first ({big} of {len(rows)} moved by "
+        f"0.1 dex or more{top})",
+        [Table(["quantity", "unit", "median before", "median now", "ratio",
+                "log10 shift (dex)", "90% before", "90% now"], rows,
+               numeric=(2, 3, 4, 5, 6, 7),
+               caption="Red: moved by 0.1 dex (a factor 1.26) or more.")]))
     return _section("changes", blocks)
 
 
@@ -1048,15 +1107,20 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
         rows.append([str(r["obs_id"]), by_id.get(str(r["obs_id"]), ""), str(r["term"]),
                      moved, signed_text, fmt(r["pareto_k"]),
                      Cell("yes", "good") if bool(r["reliable"]) else Cell("no", "bad")])
+    top = (f" The most influential is {rows[0][0]}"
+           + (f" ({rows[0][1]})" if rows[0][1] else "")
+           + f": leaving it out moves {rows[0][3]} by {rows[0][4]} dex." if rows else "")
     blocks.append(Paragraph(
         f"Leave-one-out (PSIS) shift of the {year} headline medians when each "
-        "observation is dropped, largest first: the quantity it moves most and by how "
-        "much (dex; negative: the forecast would be lower without it). 'Reliable' is no "
-        "when Pareto k is too high for the importance-sampling estimate to be trusted "
-        "(refit to be sure)."))
-    blocks.append(Table(["observation", "subject", "term", "quantity most moved",
-                         "shift if left out (dex)", "Pareto k", "reliable"], rows,
-                        numeric=(4, 5)))
+        "observation is dropped: the quantity it moves most, in dex (negative: lower without "
+        "it); 'reliable' is no when Pareto k is too high to trust the estimate (refit to be "
+        "sure)." + top))
+    reliable = sum(r[-1].value == "yes" for r in rows)
+    blocks.append(Details(
+        f"The {len(rows)} most influential observations ({reliable} of {len(rows)} "
+        "estimates reliable)",
+        [Table(["observation", "subject", "term", "quantity most moved",
+                "shift if left out (dex)", "Pareto k", "reliable"], rows, numeric=(4, 5))]))
     blocks.append(Heading("What rests on the priors"))
     frame = prior_dominance(dt, year, scalar_parameters(dt, list(ctx.manifest.priors)),
                             ctx.manifest.diagnostics.sensitivity)
@@ -1065,22 +1129,21 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
     dominated = list(params.index[params["prior_dominated"]])
     rests = {name: rests_on(r) for name, r in frame.iterrows()}
     groups = {k: [n for n in heads.index if rests[n] == k] for k in RESTS_ON}
-    blocks.append(Paragraph(
+    dominated_words = Paragraph(
         "Prior-dominated parameters (the data narrowed them little: posterior sd at least "
         f"{PRIOR_DOMINATED_SD_RATIO:.0%} of the prior's, or power-scaling diagnoses a strong "
-        "prior / weak likelihood): " + (", ".join(dominated) if dominated else "none") + "."))
+        "prior / weak likelihood): " + (", ".join(dominated) if dominated else "none") + ".")
     words = {"prior": "rest mostly on the priors",
              "conflict": "show a potential prior-data conflict (tempering the prior and "
-                         "tempering the likelihood both move them: the priors and the "
-                         "evidence pull in somewhat different directions, so the assumptions "
-                         "in section 9 matter for them as well as the evidence)",
+                         "tempering the likelihood both move them, so the assumptions of "
+                         "section 9 matter for them as well as the evidence)",
              "data": "rest on the data"}
-    parts = [f"{len(names)} {words[k]}" + (f" ({', '.join(names)})" if names and k != "data"
-                                          else "")
-             for k, names in groups.items() if names]
+    parts = [f"{len(names)} {words[k]}" + (
+        "" if k == "data" else " (all of them)" if len(names) == len(heads) > 1
+        else f" ({', '.join(names)})") for k, names in groups.items() if names]
     blocks.append(Paragraph(f"Of the {len(heads)} headline quantities in {year}, "
-                            + "; ".join(parts) + ". The last column of the table says which "
-                            "for each row."))
+                            + "; ".join(parts) + ". The last column of the table below says "
+                            "which for each row."))
     rows = {name: [name, r["kind"], fmt(r["sd_ratio"]), fmt(r["psense_prior"]),
                    fmt(r["psense_likelihood"]), str(r["diagnosis"] or "") if not pd.isna(
                        r["diagnosis"]) else "", RESTS_ON[rests[name]]]
@@ -1090,11 +1153,13 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
     caption = (f"Headline quantities on a log10 scale in {year}. Power-scaling sensitivity "
                "(ArviZ psense_summary, threshold 0.05): how much the posterior moves when "
                "the prior or likelihood is tempered.")
-    blocks.append(Table(columns, [rows[n] for n in heads.index], numeric=(2, 3, 4),
-                        caption=caption))
+    blocks.append(Details(
+        f"Each headline quantity: what it rests on ({len(heads)}: "
+        + ", ".join(f"{len(groups[k])} {RESTS_ON[k].value}" for k in RESTS_ON) + ")",
+        [Table(columns, [rows[n] for n in heads.index], numeric=(2, 3, 4), caption=caption)]))
     blocks.append(Details(
         f"Every scalar parameter ({len(params)}; {len(dominated)} prior-dominated)",
-        [Table(columns, [rows[n] for n in params.index], numeric=(2, 3, 4))]))
+        [dominated_words, Table(columns, [rows[n] for n in params.index], numeric=(2, 3, 4))]))
     if next_obs is not None:
         blocks += next_observation_blocks(next_obs, run.id)
     return _section("drivers", blocks)
@@ -1156,12 +1221,14 @@ def next_observation_blocks(result: ValueOfInformation | str, run_id: str | None
     columns = ["observation", "its error",
                *[f"{NEXT_QUANTITIES[k]} ({result.current[k].width:.2f} dex now)"
                  for k in keys], "reliable"]
-    blocks.append(Table(columns, rows, numeric=tuple(range(1, len(keys) + 2)),
-                        caption=f"Ranked by {NEXT_QUANTITIES[first]}. 'Reliable' is no when "
-                        "the importance weights of more than 5% of the outcomes have Pareto "
-                        "k above 0.7: the observation would move the posterior further than "
-                        "reweighting can follow (only a refit with it would tell by how "
-                        "much)."))
+    blocks.append(Details(
+        f"The {len(rows)} candidate observations, ranked by {NEXT_QUANTITIES[first]} (best: "
+        f"{best.candidate.observation}, {e.share:.0%} narrower)",
+        [Table(columns, rows, numeric=tuple(range(1, len(keys) + 2)),
+               caption=f"Ranked by {NEXT_QUANTITIES[first]}. 'Reliable' is no when the "
+               "importance weights of more than 5% of the outcomes have Pareto k above 0.7: "
+               "the observation would move the posterior further than reweighting can "
+               "follow (only a refit with it would tell by how much).")]))
     if result.skipped:
         blocks.append(Paragraph("Not candidates: " + "; ".join(result.skipped) + ".",
                                 cls="note"))
@@ -1211,12 +1278,10 @@ def assumptions_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
         rows.append([prior.name, prior.description, med, ci, linkify(prior.source)])
     name = ctx.manifest.config_name
     blocks: list = [
-        Paragraph(f"Every prior of config '{name}', with the {label} median and 90% interval "
-                  "of each sampled parameter. Sources: models/priors.py."),
-        Details(f"The {len(rows)} priors, each with its source",
+        Details(f"Every prior of config '{name}' ({len(rows)}), each with its source and the "
+                f"{label} median and 90% interval of the parameter (models/priors.py)",
                 [Table(["parameter", "prior", f"{label} median", "90% interval", "source"],
                        rows, numeric=(2, 3))]),
-        Heading("Fixed conversions"),
     ]
     crow = []
     for c in ctx.constants:
@@ -1224,7 +1289,10 @@ def assumptions_section(dt: xr.DataTree, ctx: ReportContext) -> Section:
         if c.name == "MINUTES_PER_YEAR":
             note = "Years of 365 days of continuous thinking. " + note
         crow.append([c.name, fmt(c.value) if c.value is not None else "", note])
-    blocks.append(Table(["constant", "value", "source"], crow, numeric=(1,)))
+    blocks.append(Details(
+        f"The {len(crow)} fixed conversions of the chain, each with its source "
+        f"({', '.join(c.name for c in ctx.constants)})",
+        [Table(["constant", "value", "source"], crow, numeric=(1,))]))
     if ctx.from_today:
         blocks.append(Paragraph(
             f"This run did not store its {' and '.join(ctx.from_today)}: they are read from "
@@ -1336,10 +1404,9 @@ def provenance_section(run: Run, m: Manifest) -> Section:
         ["run folder", str(run.path)],
     ]
     return _section("provenance", [
-        Paragraph(f"Run {m.run_id}, config {m.config_name}, seed {text(m.seed)}, "
-                  f"{text(m.n_observations)} observations to {text(m.latest_observation)}, "
-                  f"model version {m.model_version}."),
-        Details("Everything needed to reproduce it",
+        Details(f"Run {m.run_id}, config {m.config_name}, seed {text(m.seed)}, "
+                f"{text(m.n_observations)} observations to {text(m.latest_observation)}, "
+                f"model version {m.model_version}: everything needed to reproduce it",
                 [Table(["field", "value"], [[k, str(v)] for k, v in rows])])])
 
 
@@ -1437,9 +1504,8 @@ def track_record_section(record: TrackRecord) -> Section:
             ["target", "run", "registered", "resolved", "settled by", "observed",
              "predicted median [90%]", "PIT", "CRPS", "inside 90%"], table,
             numeric=(5, 7, 8))]))
-    blocks.append(Heading("Open targets: as first registered and now"))
     if not record.open_targets:
-        blocks.append(Paragraph("Every registered target has resolved."))
+        blocks.append(Paragraph("Open targets: none, every registered target has resolved."))
         return _section("track-record", blocks)
     rows = []
     history = []
@@ -1450,11 +1516,13 @@ def track_record_section(record: TrackRecord) -> Section:
                      _forecast(o.first), now, _moved(o), str(len(o.history))])
         for p in o.history:
             history.append([o.target.id, p.registered, p.run_id, _forecast(p)])
-    blocks.append(Table(["target", "why it matters", "first registered", "then: median [90%]",
-                         "now (this run)", "median moved", "registrations"], rows,
-                        caption="'Now' is this run's registration of the target; 'moved' is "
-                        "the shift of the median since the first registration, on the "
-                        "model's scale."))
+    blocks.append(Details(
+        f"Open targets: {len(rows)}, as first registered and now (first window closes: "
+        f"{min(str(o.target.end) for o in record.open_targets)})",
+        [Table(["target", "why it matters", "first registered", "then: median [90%]",
+                "now (this run)", "median moved", "registrations"], rows,
+               caption="'Now' is this run's registration of the target; 'moved' is the "
+               "shift of the median since the first registration, on the model's scale.")]))
     blocks.append(Details(
         f"How each open target's forecast moved since registration ({len(history)} "
         "registrations)",

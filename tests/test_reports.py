@@ -24,6 +24,7 @@ from gpt2030.inference.runs import Run, list_runs, load_run
 from gpt2030.reports import figures
 from gpt2030.reports.numbers import fixed, fmt
 from gpt2030.reports.render import (
+    Details,
     Document,
     Section,
     Table,
@@ -41,8 +42,9 @@ from gpt2030.reports.sections import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-FIGURES = ("fig-essay.png", "fig-compute.png", "fig-scaling.png", "fig-speed.png",
-           "fig-work.png", "fig-capabilities.png")
+FIGURES = ("fig-essay.png", "fig-compute.png", "fig-speed-vs-human.png", "fig-work-years.png",
+           "fig-copies.png", "fig-serial-speed.png", "fig-parameters.png", "fig-tokens.png",
+           "fig-capabilities.png")
 
 
 @pytest.fixture(scope="module")
@@ -167,9 +169,12 @@ def test_figures_have_axis_labels_with_units(small_run: Run, small_dt: xr.DataTr
              for th in ctx.thresholds}
     essay = {"speed": 5.0, "low": 0.5, "high": 20.0, "traded": 125.0, "k": 5}
     figs = [figures.fig_compute(small_dt, points, points, 1e28, 2024.5),
-            figures.fig_scaling(small_dt, points, points, 2024.5),
-            figures.fig_speed(small_dt, points, points, 2024.5, essay),
-            figures.fig_work(small_dt, {"work_years": 1.8e6}, 2024.5),
+            figures.fig_parameters(small_dt, points, 2024.5),
+            figures.fig_tokens(small_dt, points, 2024.5),
+            figures.fig_serial_speed(small_dt, points, points, 2024.5),
+            figures.fig_speed_vs_human(small_dt, 2024.5, essay),
+            figures.fig_work(small_dt, "work_years", 1.8e6, 2024.5),
+            figures.fig_work(small_dt, "parallel_copies", 1.5e6, 2024.5),
             figures.fig_capabilities(ctx.thresholds, probs, {}, 2024.5)]
     units = re.compile(r"\((FLOP|tokens/s|count|%|x human|human-years|copies)\)$")
     for fig in figs:
@@ -183,7 +188,7 @@ def test_figures_have_axis_labels_with_units(small_run: Run, small_dt: xr.DataTr
             assert any(list(line.get_xdata()) == [2024.5, 2024.5] for line in ax.lines), \
                 ax.get_title()
     assert figs[0].axes[0].get_yscale() == "log"
-    assert [len(f.axes) for f in figs[1:4]] == [2, 2, 2]  # two quantities: two axes
+    assert all(len(f.axes) == 1 for f in figs)  # one quantity per figure: one axis
 
 
 def test_observations_overlaid(small_dt: xr.DataTree) -> None:
@@ -434,8 +439,10 @@ def test_summary_section_names_the_largest_differences(report: Path, small_dt: x
     part = _section_html(html, "summary")
     assert html.index('id="summary"') < html.index('id="headline"')
     for heading in ("What 2030 looks like", "How and why it differs from the essay",
-                    "How far to trust it", "What the model cannot know"):
+                    "How far to trust it"):
         assert f"<h3>{heading}</h3>" in part
+    # secondary: a closed group whose summary says what it holds
+    assert "<details><summary>What the model cannot know (4 limits:" in part
     diffs = essay_differences(small_dt, 2030, influence)
     for d in diffs[:3]:
         item = next(li for li in re.findall(r"<li>(.*?)</li>", part, re.S)
@@ -580,7 +587,8 @@ def test_capabilities_show_observed_history_then_probabilities(
     obs = pd.concat([obs, extra])
     until = 2024.99
     section = capabilities_section(small_dt, obs, ctx, until)
-    table = section.blocks[1]
+    (table,) = [b for d in section.blocks if isinstance(d, Details) for b in d.blocks
+                if isinstance(b, Table) and "P crosses 50%" in b.columns]
     header = table.columns
     math_row = next(r for r in table.rows if r[0] == "MATH >= 92%")
     cell = dict(zip(header, math_row, strict=True))
@@ -594,8 +602,16 @@ def test_capabilities_show_observed_history_then_probabilities(
             if h.isdigit() and int(h) <= until:  # observed: a Cell, never a bare probability
                 assert not isinstance(c, str) or c in ("", "-"), (row[0], h, c)
                 assert not re.fullmatch(r"\d+%", str(c)), (row[0], h, c)
-    history = section.blocks[3]
+    (details,) = [d for d in section.blocks if isinstance(d, Details)
+                  and d.summary.startswith("Observed history")]
+    (history,) = details.blocks
     assert any(r[2] == "test-o1" and r[1] == "97.5%" for r in history.rows)
+    n_reached = sum(getattr(r[5], "value", "") == "reached" for r in history.rows)
+    assert n_reached >= 1
+    assert details.summary.endswith(f"({n_reached} of {len(history.rows)} reached)")
+    # the visible words name what was reached, with the system and its score
+    assert "Reached up to" in section.blocks[0].text and "test-o1, 97.5%" in \
+        section.blocks[0].text
 
 
 def test_drivers_words_agree_with_the_table(small_run: Run, small_dt: xr.DataTree,
@@ -614,7 +630,8 @@ def test_drivers_words_agree_with_the_table(small_run: Run, small_dt: xr.DataTre
         key = "prior" if "rest mostly on the priors" in part else \
             "conflict" if "conflict" in part else "data"
         said[key] = n
-    headline_table = next(b for b in section.blocks if isinstance(b, Table)
+    tables = [b for d in section.blocks if isinstance(d, Details) for b in d.blocks]
+    headline_table = next(b for b in tables if isinstance(b, Table)
                           and b.columns[-1] == "rests on" and b.rows[0][1] == "headline")
     cells = [r[-1].value for r in headline_table.rows]
     assert len(cells) == total == sum(said.values())
@@ -731,3 +748,57 @@ def test_prior_only_report_says_so(small_run: Run, small_dt: xr.DataTree,
     html = to_html(doc)
     assert "This is a prior-only run" in html
     assert "This run conditions on no observation" in html
+
+
+def _rows_in(fragment: str) -> int:
+    return len(re.findall(r"<tr>", fragment.split("<tbody>", 1)[-1]))
+
+
+def test_secondary_detail_is_closed_and_its_summary_counts_it(report: Path) -> None:
+    """#13: the main part fits in a few screens: per-parameter tables, influence rows,
+    the capabilities table, the fixed conversions... are closed groups whose one-line
+    summary gives the count of what they hold, and the key figures stay in the open."""
+    html = (report / "report.html").read_text()
+    main = html[:html.index('<section id="evidence"')]
+    assert "<details open" not in main
+    groups = dict(re.findall(r"<details><summary>(.*?)</summary>(.*?)</details>", main, re.S))
+    assert len(groups) >= 10
+    counted = {r"Every check: (\d+) passed, (\d+) failed": lambda m: int(m[0]) + int(m[1]),
+               r"The (\d+) most influential observations": lambda m: int(m[0]),
+               r"Every prior of config \S+ \((\d+)\)": lambda m: int(m[0]),
+               r"The (\d+) fixed conversions": lambda m: int(m[0]),
+               r"Each headline quantity: what it rests on \((\d+):": lambda m: int(m[0]),
+               r"Every scalar parameter \((\d+);": lambda m: int(m[0]),
+               r"The links of each headline, model against essay \((\d+) rows\)":
+                   lambda m: int(m[0]),
+               r"Each threshold by year, \d+-\d+ \((\d+) thresholds": lambda m: int(m[0])}
+    for pattern, count in counted.items():
+        (summary,) = [s for s in groups if re.match(pattern, s)]
+        assert _rows_in(groups[summary]) == count(re.match(pattern, summary).groups()), summary
+    more = next(s for s in groups if re.match(r"\d+ more trajectories", s))
+    assert groups[more].count("<img") == int(more.split()[0])
+    # what stays open: the verdict, the headline table, the forest plot, two trajectories
+    for anchor in ("verdict", "headline", "trajectories", "capabilities"):
+        part = re.sub(r"<details>.*?</details>", "", _section_html(html, anchor), flags=re.S)
+        assert "<table" in part or "<img" in part or "banner" in part, anchor
+    assert 'alt="The model against the essay' in re.sub(r"<details>.*?</details>", "", main,
+                                                          flags=re.S)
+
+
+def test_details_summaries_are_escaped_and_print_open() -> None:
+    from gpt2030.reports.render import Details, FigureBlock, Paragraph, to_markdown
+
+    png = b"\x89PNG\r\n\x1a\n"
+    doc = Document("t", "s", [Section("a", "A", [
+        Details(f"{PAYLOAD} (3 rows)", [Paragraph(PAYLOAD), FigureBlock("a.png", png, "a"),
+                                        FigureBlock("b.png", png, "b")]),
+        FigureBlock("c.png", png, "c")])])
+    html, md = to_html(doc), to_markdown(doc)
+    assert "<script" not in html.lower() and "<script" not in md.lower()
+    assert "<summary>&lt;script&gt;alert(1)&lt;/script&gt; (3 rows)</summary>" in html
+    # figures side by side share a grid; a lone figure does not
+    assert html.count('<div class="figgrid">') == 1
+    # the print stylesheet opens every closed group: a memo prints everything, no script
+    printing = html[html.index("@media print"):]
+    assert "details::details-content" in printing and "content-visibility: visible" in printing
+    assert "### &lt;script&gt;" in md  # Markdown: the summary is a heading, nothing hidden

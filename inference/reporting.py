@@ -324,6 +324,73 @@ def prior_dominance(dt: xr.DataTree, year: int, parameters: list[str],
     return frame
 
 
+#: A fitted run's prior-dominance table, stored beside it by its report, for the runs
+#: reweighted from it: their resampled draws repeat (power-scaling them would say little) and
+#: power-scaling 20,000 draws is the largest part of their report.
+PRIOR_DOMINANCE_FILE = "prior_dominance.json"
+
+
+def keep_prior_dominance(run: Run, year: int, frame: pd.DataFrame) -> None:
+    """Store a fitted run's :func:`prior_dominance` beside it (a read-only folder: not).
+
+    Parameters
+    ----------
+    run : Run
+        The run the table is of.
+    year : int
+        Its headline year.
+    frame : pandas.DataFrame
+        The table.
+    """
+    from gpt2030.inference.results import json_safe
+    from gpt2030.inference.reweight import REWEIGHTED, run_path
+    from gpt2030.observations.files import atomic_write
+
+    if run_path(run.manifest) == REWEIGHTED:
+        return
+    record = {"run_id": run.id, "year": year,
+              "rows": json_safe(frame.reset_index().to_dict("records"))}
+    try:
+        atomic_write(Path(run.path) / PRIOR_DOMINANCE_FILE,
+                     json.dumps(record, allow_nan=False) + "\n")
+    except OSError:
+        pass
+
+
+def inherited_prior_dominance(run: Run, year: int) -> pd.DataFrame | None:
+    """A reweighted run's prior-dominance table: its fitted parent's, when stored.
+
+    Parameters
+    ----------
+    run : Run
+        A run (None unless it is reweighted and its parent's report stored the table).
+    year : int
+        The headline year the table must be of.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        As :func:`prior_dominance` returns it.
+    """
+    from gpt2030.inference.reweight import REWEIGHTED, run_path
+
+    parent = run.manifest.get("parent")
+    if run_path(run.manifest) != REWEIGHTED or not parent:
+        return None
+    try:
+        doc = json.loads((Path(run.path).parent / str(parent) / PRIOR_DOMINANCE_FILE)
+                         .read_text(encoding="utf-8"))
+        if doc["run_id"] != parent or doc["year"] != year:
+            return None
+        frame = pd.DataFrame.from_records(doc["rows"]).set_index("quantity")
+        for name in ("sd_ratio", "psense_prior", "psense_likelihood"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+        frame["prior_dominated"] = frame["prior_dominated"].astype(bool)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return frame
+
+
 # -- how and why the forecast differs from the essay -----------------------------------------
 
 #: The headlines whose difference from the essay the report explains (the others follow

@@ -803,8 +803,10 @@ def broken_runs_with_key(runs_dir: Path, key: str) -> list[BrokenRun]:
 
 
 #: What a run folder may hold, all written by gpt2030: ``runs remove`` deletes these only.
-#: Files gpt2030 writes into a run folder (``value_of_information.json``: see inference/voi.py).
-_RUN_FILES = (MANIFEST, RUN_FILE, "export.csv", "export.nc", "value_of_information.json")
+#: Files gpt2030 writes into a run folder (``value_of_information.json``: see inference/voi.py;
+#: ``prior_dominance.json``: inference/reporting.py).
+_RUN_FILES = (MANIFEST, RUN_FILE, "export.csv", "export.nc", "value_of_information.json",
+              "prior_dominance.json")
 _RUN_FOLDERS = ("diagnostics",)
 
 

@@ -43,6 +43,8 @@ from gpt2030.inference.reporting import (
     evidence_points,
     frontier_compute_rows,
     frontier_speed_rows,
+    inherited_prior_dominance,
+    keep_prior_dominance,
     latest_backtest,
     latest_observation_year,
     prior_dominance,
@@ -1122,8 +1124,12 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
         [Table(["observation", "subject", "term", "quantity most moved",
                 "shift if left out (dex)", "Pareto k", "reliable"], rows, numeric=(4, 5))]))
     blocks.append(Heading("What rests on the priors"))
-    frame = prior_dominance(dt, year, scalar_parameters(dt, list(ctx.manifest.priors)),
-                            ctx.manifest.diagnostics.sensitivity)
+    frame = inherited_prior_dominance(run, year)
+    inherited = frame is not None
+    if frame is None:
+        frame = prior_dominance(dt, year, scalar_parameters(dt, list(ctx.manifest.priors)),
+                                ctx.manifest.diagnostics.sensitivity)
+        keep_prior_dominance(run, year, frame)
     params = frame[frame["kind"] == "parameter"]
     heads = frame[frame["kind"] == "headline"]
     dominated = list(params.index[params["prior_dominated"]])
@@ -1143,7 +1149,10 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
         else f" ({', '.join(names)})") for k, names in groups.items() if names]
     blocks.append(Paragraph(f"Of the {len(heads)} headline quantities in {year}, "
                             + "; ".join(parts) + ". The last column of the table below says "
-                            "which for each row."))
+                            "which for each row."
+                            + (f" As power-scaled on run {run.manifest['parent']}, the fitted "
+                               "posterior this run reweights (its resampled draws repeat)."
+                               if inherited else "")))
     rows = {name: [name, r["kind"], fmt(r["sd_ratio"]), fmt(r["psense_prior"]),
                    fmt(r["psense_likelihood"]), str(r["diagnosis"] or "") if not pd.isna(
                        r["diagnosis"]) else "", RESTS_ON[rests[name]]]

@@ -288,3 +288,34 @@ def test_full_refit_agrees_with_the_reweighted_medians(fixture_home) -> None:
         se = 1.2533 * np.hypot(np.std(xa) / np.sqrt(xa.size / 10),
                                np.std(xb) / np.sqrt(xb.size / 10))
         assert abs(np.log10(a[key]["median"]) - np.log10(b[key]["median"])) <= 4 * se, key
+
+
+def test_a_reweighted_report_shows_its_parents_prior_dominance(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from gpt2030.inference.reporting import (
+        PRIOR_DOMINANCE_FILE,
+        inherited_prior_dominance,
+        keep_prior_dominance,
+    )
+    from gpt2030.inference.runs import Run
+
+    frame = pd.DataFrame(
+        {"kind": ["parameter", "headline"], "sd_ratio": [0.9, float("nan")],
+         "psense_prior": [0.08, 0.01], "psense_likelihood": [0.01, 0.2],
+         "diagnosis": ["potential strong prior / weak likelihood", None],
+         "prior_dominated": [True, False]},
+        index=pd.Index(["compute_growth", "work_years"], name="quantity"))
+    parent = Run(tmp_path / "rA", {"run_id": "rA", "path": "fitted"})
+    child = Run(tmp_path / "rB", {"run_id": "rB", "path": REWEIGHTED, "parent": "rA"})
+    for run in (parent, child):
+        run.path.mkdir()
+    assert inherited_prior_dominance(child, 2030) is None  # the parent's report has not run
+    keep_prior_dominance(parent, 2030, frame)
+    keep_prior_dominance(child, 2030, frame)  # a reweighted run's own table is not kept
+    assert not (child.path / PRIOR_DOMINANCE_FILE).exists()
+    got = inherited_prior_dominance(child, 2030)
+    pd.testing.assert_frame_equal(got[frame.columns], frame, check_dtype=False)
+    assert got["prior_dominated"].dtype == bool
+    assert inherited_prior_dominance(child, 2031) is None  # another year: computed anew
+    assert inherited_prior_dominance(parent, 2030) is None  # a fitted run computes its own

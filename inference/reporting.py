@@ -324,10 +324,12 @@ def prior_dominance(dt: xr.DataTree, year: int, parameters: list[str],
     return frame
 
 
-#: A fitted run's prior-dominance table, stored beside it by its report, for the runs
-#: reweighted from it: their resampled draws repeat (power-scaling them would say little) and
-#: power-scaling 20,000 draws is the largest part of their report.
+#: A fitted run's prior-dominance table, stored beside it by its first report: its later
+#: reports and the runs reweighted from it read it (their resampled draws repeat, so
+#: power-scaling them would say little) instead of power-scaling 20,000 draws again, the
+#: largest part of a report. Bump the version when :func:`prior_dominance` changes.
 PRIOR_DOMINANCE_FILE = "prior_dominance.json"
+PRIOR_DOMINANCE_VERSION = 1
 
 
 def keep_prior_dominance(run: Run, year: int, frame: pd.DataFrame) -> None:
@@ -336,7 +338,7 @@ def keep_prior_dominance(run: Run, year: int, frame: pd.DataFrame) -> None:
     Parameters
     ----------
     run : Run
-        The run the table is of.
+        The run the table is of (a reweighted run's table is not kept).
     year : int
         Its headline year.
     frame : pandas.DataFrame
@@ -348,7 +350,7 @@ def keep_prior_dominance(run: Run, year: int, frame: pd.DataFrame) -> None:
 
     if run_path(run.manifest) == REWEIGHTED:
         return
-    record = {"run_id": run.id, "year": year,
+    record = {"version": PRIOR_DOMINANCE_VERSION, "run_id": run.id, "year": year,
               "rows": json_safe(frame.reset_index().to_dict("records"))}
     try:
         atomic_write(Path(run.path) / PRIOR_DOMINANCE_FILE,
@@ -357,30 +359,33 @@ def keep_prior_dominance(run: Run, year: int, frame: pd.DataFrame) -> None:
         pass
 
 
-def inherited_prior_dominance(run: Run, year: int) -> pd.DataFrame | None:
-    """A reweighted run's prior-dominance table: its fitted parent's, when stored.
+def stored_prior_dominance(run: Run, year: int) -> tuple[pd.DataFrame, str] | None:
+    """The stored prior-dominance table of a run: its own, or a reweighted run's parent's.
 
     Parameters
     ----------
     run : Run
-        A run (None unless it is reweighted and its parent's report stored the table).
+        A stored run.
     year : int
         The headline year the table must be of.
 
     Returns
     -------
-    pandas.DataFrame or None
-        As :func:`prior_dominance` returns it.
+    (pandas.DataFrame, str) or None
+        The table as :func:`prior_dominance` returns it and the id of the run it was
+        computed on; None when none is stored (compute it).
     """
     from gpt2030.inference.reweight import REWEIGHTED, run_path
 
-    parent = run.manifest.get("parent")
-    if run_path(run.manifest) != REWEIGHTED or not parent:
+    source = str(run.manifest.get("parent") or "") if run_path(run.manifest) == REWEIGHTED \
+        else run.id
+    if not source:
         return None
     try:
-        doc = json.loads((Path(run.path).parent / str(parent) / PRIOR_DOMINANCE_FILE)
+        doc = json.loads((Path(run.path).parent / source / PRIOR_DOMINANCE_FILE)
                          .read_text(encoding="utf-8"))
-        if doc["run_id"] != parent or doc["year"] != year:
+        if (doc["version"], doc["run_id"], doc["year"]) != \
+                (PRIOR_DOMINANCE_VERSION, source, year):
             return None
         frame = pd.DataFrame.from_records(doc["rows"]).set_index("quantity")
         for name in ("sd_ratio", "psense_prior", "psense_likelihood"):
@@ -388,7 +393,7 @@ def inherited_prior_dominance(run: Run, year: int) -> pd.DataFrame | None:
         frame["prior_dominated"] = frame["prior_dominated"].astype(bool)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return frame
+    return frame, source
 
 
 # -- how and why the forecast differs from the essay -----------------------------------------

@@ -43,13 +43,13 @@ from gpt2030.inference.reporting import (
     evidence_points,
     frontier_compute_rows,
     frontier_speed_rows,
-    inherited_prior_dominance,
     keep_prior_dominance,
     latest_backtest,
     latest_observation_year,
     prior_dominance,
     report_context,
     scalar_parameters,
+    stored_prior_dominance,
 )
 from gpt2030.inference.reweight import path_line
 from gpt2030.inference.runs import (
@@ -1124,8 +1124,8 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
         [Table(["observation", "subject", "term", "quantity most moved",
                 "shift if left out (dex)", "Pareto k", "reliable"], rows, numeric=(4, 5))]))
     blocks.append(Heading("What rests on the priors"))
-    frame = inherited_prior_dominance(run, year)
-    inherited = frame is not None
+    found = stored_prior_dominance(run, year)
+    frame, source = found if found is not None else (None, run.id)
     if frame is None:
         frame = prior_dominance(dt, year, scalar_parameters(dt, list(ctx.manifest.priors)),
                                 ctx.manifest.diagnostics.sensitivity)
@@ -1150,9 +1150,9 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
     blocks.append(Paragraph(f"Of the {len(heads)} headline quantities in {year}, "
                             + "; ".join(parts) + ". The last column of the table below says "
                             "which for each row."
-                            + (f" As power-scaled on run {run.manifest['parent']}, the fitted "
-                               "posterior this run reweights (its resampled draws repeat)."
-                               if inherited else "")))
+                            + (f" As power-scaled on run {source}, the fitted posterior "
+                               "this run reweights (its resampled draws repeat)."
+                               if source != run.id else "")))
     rows = {name: [name, r["kind"], fmt(r["sd_ratio"]), fmt(r["psense_prior"]),
                    fmt(r["psense_likelihood"]), str(r["diagnosis"] or "") if not pd.isna(
                        r["diagnosis"]) else "", RESTS_ON[rests[name]]]

@@ -290,13 +290,14 @@ def test_full_refit_agrees_with_the_reweighted_medians(fixture_home) -> None:
         assert abs(np.log10(a[key]["median"]) - np.log10(b[key]["median"])) <= 4 * se, key
 
 
-def test_a_reweighted_report_shows_its_parents_prior_dominance(tmp_path: Path) -> None:
+def test_prior_dominance_is_kept_beside_a_fitted_run_for_it_and_its_reweighted_runs(
+        tmp_path: Path) -> None:
     import pandas as pd
 
     from gpt2030.inference.reporting import (
         PRIOR_DOMINANCE_FILE,
-        inherited_prior_dominance,
         keep_prior_dominance,
+        stored_prior_dominance,
     )
     from gpt2030.inference.runs import Run
 
@@ -310,12 +311,18 @@ def test_a_reweighted_report_shows_its_parents_prior_dominance(tmp_path: Path) -
     child = Run(tmp_path / "rB", {"run_id": "rB", "path": REWEIGHTED, "parent": "rA"})
     for run in (parent, child):
         run.path.mkdir()
-    assert inherited_prior_dominance(child, 2030) is None  # the parent's report has not run
+    assert stored_prior_dominance(child, 2030) is None  # the parent's report has not run
+    assert stored_prior_dominance(parent, 2030) is None
     keep_prior_dominance(parent, 2030, frame)
     keep_prior_dominance(child, 2030, frame)  # a reweighted run's own table is not kept
     assert not (child.path / PRIOR_DOMINANCE_FILE).exists()
-    got = inherited_prior_dominance(child, 2030)
-    pd.testing.assert_frame_equal(got[frame.columns], frame, check_dtype=False)
-    assert got["prior_dominated"].dtype == bool
-    assert inherited_prior_dominance(child, 2031) is None  # another year: computed anew
-    assert inherited_prior_dominance(parent, 2030) is None  # a fitted run computes its own
+    for run in (parent, child):
+        got, source = stored_prior_dominance(run, 2030)
+        assert source == "rA"
+        pd.testing.assert_frame_equal(got[frame.columns], frame, check_dtype=False)
+        assert got["prior_dominated"].dtype == bool
+        assert stored_prior_dominance(run, 2031) is None  # another year: computed anew
+    # A table of another version of the computation is computed anew.
+    doc = json.loads((parent.path / PRIOR_DOMINANCE_FILE).read_text())
+    (parent.path / PRIOR_DOMINANCE_FILE).write_text(json.dumps({**doc, "version": 0}))
+    assert stored_prior_dominance(parent, 2030) is None

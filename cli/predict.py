@@ -94,6 +94,34 @@ def _refused(err: Exception) -> CommandError:
     return CommandError(str(err))
 
 
+def checked_registry(home):
+    """The home's prediction registry, read and checked: a malformed one is refused.
+
+    What every command that reads or appends to the registry calls first, so that a bad
+    line is refused before any work (minutes of sampling, for ``update``), not after.
+
+    Parameters
+    ----------
+    home : pathlib.Path
+        A gpt2030 home.
+
+    Returns
+    -------
+    gpt2030.inference.predictions.Registry
+
+    Raises
+    ------
+    CommandError
+        The registry's first problem (the command exits with status 2).
+    """
+    from gpt2030.inference.predictions import RegistryError, read_registry, registry_path
+
+    try:
+        return read_registry(registry_path(home))
+    except RegistryError as err:
+        raise _refused(err) from None
+
+
 def _year_before(end: date) -> date:
     try:
         start = end.replace(year=end.year - 1)
@@ -170,12 +198,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             raise CommandError(f"--{given[0]} describes a target: give it with --target KIND "
                                "(without --target the shipped targets are registered)")
     home = _home()
-    from gpt2030.inference.predictions import read_registry, registry_path
-
-    try:
-        read_registry(registry_path(home))  # a malformed registry: refused before any work
-    except RegistryError as err:
-        raise _refused(err) from None
+    checked_registry(home)
     run = load(args.run, machine_output=False)
     from gpt2030.cli.runs import open_ledger
 
@@ -199,15 +222,12 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     """Resolve and score the open predictions the ledger now settles; print each."""
     from gpt2030.cli.runs import open_ledger
-    from gpt2030.inference.predictions import RegistryError, read_registry, registry_path, score
+    from gpt2030.inference.predictions import RegistryError, score
     from gpt2030.inference.targets import to_display
     from gpt2030.reports.numbers import fmt
 
     home = _home()
-    try:
-        read_registry(registry_path(home))
-    except RegistryError as err:
-        raise _refused(err) from None
+    checked_registry(home)
     ledger = open_ledger()
     try:
         result = score(home, ledger.rows())
@@ -229,19 +249,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Print the registered predictions (open, resolved or both) as a table, CSV or JSON."""
     import pandas as pd
 
-    from gpt2030.inference.predictions import (
-        RegistryError,
-        entries,
-        read_registry,
-        registry_path,
-    )
+    from gpt2030.inference.predictions import entries
     from gpt2030.reports.numbers import fmt
 
-    path = registry_path(_home())
-    try:
-        registry = read_registry(path)
-    except RegistryError as err:
-        raise _refused(err) from None
+    registry = checked_registry(_home())
+    path = registry.path
     rows = entries(registry)
     if args.resolved:
         rows = [e for e in rows if e.resolution is not None]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from gpt2030.cli import CommandError
+from gpt2030.cli.predict import checked_registry
 from gpt2030.cli.runs import add_sampler_args, load, open_ledger, sampler_config
 from gpt2030.models.priors import CONFIGS
 from gpt2030.observations import default_home
@@ -141,7 +142,7 @@ def run_update(args: argparse.Namespace) -> int:
     progress = Progress()
     with progress.stage("validate"):
         ledger = open_ledger()
-        _check_registry()
+        checked_registry(default_home())  # refused before minutes of sampling
     config = getattr(args, "config", None) or "default"
     if config not in CONFIGS:
         raise CommandError(f"unknown config {config!r}; one of {', '.join(CONFIGS)}")
@@ -185,16 +186,6 @@ def run_update(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_registry() -> None:
-    """Refuse a malformed prediction registry before minutes of sampling, not after."""
-    from gpt2030.inference.predictions import RegistryError, read_registry, registry_path
-
-    try:
-        read_registry(registry_path(default_home()))
-    except RegistryError as err:
-        raise CommandError(str(err)) from None
-
-
 def keep_score(run, ledger, progress) -> None:
     """Register the shipped targets for a default run (once per run), then score.
 
@@ -228,7 +219,7 @@ def keep_score(run, ledger, progress) -> None:
                                       "already, window opened, or already known)"
                                       if done.skipped else ""))
         except Exception as err:
-            # A malformed registry was refused before sampling (_check_registry); anything
+            # A malformed registry was refused before sampling (checked_registry); anything
             # failing here is this run's predictive, which the report does not need.
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             progress.note(f"predictions not registered: {first} (`gpt2030 predict register "

@@ -173,19 +173,13 @@ def target_from_args(args: argparse.Namespace):
     return target
 
 
-def _interval(p) -> str:
-    from gpt2030.reports.numbers import fmt
-
-    return f"{fmt(p.shown(0.05))} to {fmt(p.shown(0.95))}"
-
-
 def cmd_register(args: argparse.Namespace) -> int:
     """Register a run's predictions of the shipped targets, or of the one --target."""
     from gpt2030.cli.runs import load
     from gpt2030.inference.predictions import RegistryError
     from gpt2030.inference.predictions import register as register_predictions
     from gpt2030.observations import ledger_path
-    from gpt2030.reports.numbers import fmt
+    from gpt2030.reports.numbers import fmt, interval90
 
     if args.draws < 10:
         raise CommandError("--draws must be at least 10")
@@ -211,7 +205,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         raise _refused(err) from None
     for p in result.predictions:
         print(f"registered {p.target.id}: median {fmt(p.shown(0.5))} {p.unit}, 90% "
-              f"{_interval(p)} ({p.target.describe()})")
+              f"{interval90(p, ' to ')} ({p.target.describe()})")
     for target_id, why in result.skipped:
         print(f"skipped {target_id}: {why}")
     print(f"{len(result.predictions)} prediction(s) of run {run.id} registered in "
@@ -224,7 +218,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from gpt2030.cli.runs import open_ledger
     from gpt2030.inference.predictions import RegistryError, score
     from gpt2030.inference.targets import to_display
-    from gpt2030.reports.numbers import fmt
+    from gpt2030.reports.numbers import fmt, interval90
 
     home = _home()
     checked_registry(home)
@@ -236,9 +230,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     for p, r in result.resolved:
         observed = fmt(to_display(r.observed, p.scale))
         print(f"resolved {p.id}: observed {observed} {p.unit} (rows {', '.join(r.rows)}); "
-              f"predicted median {fmt(p.shown(0.5))}, 90% {_interval(p)}; PIT {r.pit:.3f}, "
-              f"CRPS {r.crps:.3f}, inside 50%: {'yes' if r.covered50 else 'no'}, inside 90%: "
-              f"{'yes' if r.covered90 else 'no'}")
+              f"predicted median {fmt(p.shown(0.5))}, 90% {interval90(p, ' to ')}; "
+              f"PIT {r.pit:.3f}, CRPS {r.crps:.3f}, inside 50%: "
+              f"{'yes' if r.covered50 else 'no'}, inside 90%: {'yes' if r.covered90 else 'no'}")
     for line in result.stale:
         print(f"note: {line}", file=sys.stderr)
     print(f"{len(result.resolved)} prediction(s) resolved, {result.still_open} still open")

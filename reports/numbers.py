@@ -3,7 +3,8 @@
 * :func:`fmt`: 3 significant figures, exponents for the very large or small (forecasts);
 * :func:`fixed`: a fixed number of decimals (scores, whose scale is known);
 * :func:`check_value`: enough digits to see why a diagnostic passed (R-hat 1.004);
-* :func:`interval`: two :func:`fmt` numbers joined by a spaced en dash.
+* :func:`interval`: two :func:`fmt` numbers joined by a spaced en dash;
+* :func:`interval90`: a prediction's 90% interval in its display unit.
 
 Missing values (``None``, NaN, infinity) are written as a blank or a dash, never as ``nan``.
 """
@@ -118,3 +119,20 @@ def interval(lo: object, hi: object) -> str:
     str
     """
     return f"{fmt(lo)}{DASH}{fmt(hi)}"
+
+
+def interval90(p, sep: str = DASH) -> str:
+    """A prediction's 90% interval (5th to 95th percentile) in its display unit.
+
+    Parameters
+    ----------
+    p : gpt2030.inference.predictions.Prediction
+        The prediction (its ``shown(q)``: the ``q`` quantile in the display unit).
+    sep : str
+        Between the ends (:data:`DASH`; the terminal's lines say `` to ``).
+
+    Returns
+    -------
+    str
+    """
+    return f"{fmt(p.shown(0.05))}{sep}{fmt(p.shown(0.95))}"

@@ -62,7 +62,7 @@ from gpt2030.inference.runs import (
 from gpt2030.inference.targets import to_display
 from gpt2030.inference.voi import ValueOfInformation, for_report
 from gpt2030.reports import figures
-from gpt2030.reports.numbers import DASH, check_value, fixed, fmt, interval
+from gpt2030.reports.numbers import DASH, check_value, fixed, fmt, interval, interval90
 from gpt2030.reports.render import (
     Banner,
     Bullets,
@@ -1422,14 +1422,10 @@ def provenance_section(run: Run, m: Manifest) -> Section:
 # -- 11. track record ------------------------------------------------------------------------
 
 
-def _shown(p: Prediction, q: float) -> str:
-    return fmt(p.shown(q))
-
-
 def _forecast(p: Prediction) -> str:
     """``median [q05 to q95] unit``, the ends joined by :data:`DASH`."""
     unit = f" {p.unit}" if p.unit else ""
-    return f"{_shown(p, 0.5)} [{_shown(p, 0.05)}{DASH}{_shown(p, 0.95)}]{unit}"
+    return f"{fmt(p.shown(0.5))} [{interval90(p)}]{unit}"
 
 
 def _moved(o: OpenTarget) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gpt2030.cli import CommandError
 from gpt2030.observations import FIELDS, KINDS, STATUSES, Ledger, ledger_path
-from gpt2030.observations.schema import parse_date
+from gpt2030.observations.schema import parse_date, parse_day
 from gpt2030.observations.store import read_numbered_rows
 from gpt2030.observations.units import UNITS
 
@@ -253,12 +253,9 @@ def _date_arg(flag: str, text: str | None, default: date) -> date:
     if not text:
         return default
     try:
-        first, last = parse_date(text)
+        return parse_day(text)
     except ValueError as err:
         raise CommandError(f"--{flag}: {err}") from None
-    if first != last:
-        raise CommandError(f"--{flag}: give a day, YYYY-MM-DD (not {text!r})")
-    return first
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ from gpt2030.inference.targets import (
     to_display,
 )
 from gpt2030.observations.files import atomic_write
-from gpt2030.observations.schema import parse_date
+from gpt2030.observations.schema import parse_date, parse_day
 
 #: The registry's file name, in the home's ``observations/`` folder beside the ledger.
 REGISTRY_NAME = "predictions.jsonl"
@@ -210,11 +210,9 @@ def _text(rec: dict, name: str) -> str:
 def _day_text(rec: dict, name: str) -> str:
     text = _text(rec, name)
     try:
-        first, last = parse_date(text)
+        parse_day(text)
     except ValueError as err:
         _fail(f"{name!r}: {err}")
-    if first != last:
-        _fail(f"{name!r} must be a day YYYY-MM-DD")
     return text
 
 

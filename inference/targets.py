@@ -53,6 +53,7 @@ from gpt2030.observations.schema import (
     PLAUSIBLE,
     decimal_year,
     parse_date,
+    parse_day,
     validate_row,
 )
 from gpt2030.observations.units import DIMENSIONS, UNITS, to_base
@@ -116,7 +117,6 @@ TERM_SCALE: dict[str, tuple[str, str]] = {
     "scaling_exponent": ("identity", ""),
     "tokens_per_param": ("log10", "tokens/parameter"),
 }
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 class TargetError(ValueError):
@@ -149,9 +149,10 @@ def _iso(d: date) -> str:
 
 
 def _day(text: str, what: str) -> date:
-    if not _ISO.match(text or ""):
-        raise TargetError(f"{what} {text!r} is not a date YYYY-MM-DD")
-    return parse_date(text)[0]
+    try:
+        return parse_day(text)
+    except ValueError as err:
+        raise TargetError(f"{what}: {err}") from None
 
 
 def slug(text: str) -> str:

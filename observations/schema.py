@@ -231,6 +231,30 @@ def parse_date(text: str) -> tuple[date, date]:
         raise ValueError(f"{text!r} is not a real date ({err})") from None
 
 
+def parse_day(text: str) -> date:
+    """Parse one day, ``YYYY-MM-DD`` (a year or a month is refused).
+
+    Parameters
+    ----------
+    text : str
+        The date.
+
+    Returns
+    -------
+    datetime.date
+
+    Raises
+    ------
+    ValueError
+        Anything but a real day: the message says what was wrong, for the caller to
+        prefix with the flag or field it came from.
+    """
+    first, last = parse_date(text)
+    if first != last:
+        raise ValueError(f"give a day, YYYY-MM-DD (not {text!r})")
+    return first
+
+
 def decimal_year(text: str) -> float:
     """The middle of the period a date string covers, as a decimal year.
 

@@ -48,7 +48,7 @@ import pandas as pd
 from filelock import FileLock
 
 from gpt2030.inference import scoring
-from gpt2030.inference.runs import Run, run_rows
+from gpt2030.inference.runs import Run, run_rows, thinned_posterior
 from gpt2030.inference.targets import (
     TERM_SCALE,
     Target,
@@ -566,9 +566,7 @@ def predictive(dt, config_name: str, rows: list[dict[str, str]], targets: Sequen
         raise RegistryError(next(iter(planned.unpredictable.values())))
     table = _term_table(planned.evidence)
     heldout = table.loc[[i for target in targets for i in planned.read[target.id]]]
-    post = dt["posterior"].to_dataset()
-    step = max(1, math.ceil(post.sizes["chain"] * post.sizes["draw"] / max_draws))
-    thin = xr.DataTree.from_dict({"posterior": post.isel(draw=slice(None, None, step))})
+    thin = xr.DataTree.from_dict({"posterior": thinned_posterior(dt, max_draws)[0]})
     draws, _ = model_predictive(thin, planned.frame, config_name, heldout, seed,
                                 evidence=planned.evidence,
                                 compile_kwargs=COMPILE if compile_kwargs is None

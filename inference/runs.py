@@ -25,6 +25,7 @@ import ast
 import hashlib
 import inspect
 import json
+import math
 import re
 import shutil
 import time
@@ -450,6 +451,28 @@ def run_rows(dt: xr.DataTree) -> list[dict[str, str]]:
     cols = {f: [str(v) for v in obs[f].values] if f in obs else [""] * len(ids)
             for f in FIELDS if f != "id"}
     return [{"id": obs_id, **{f: cols[f][n] for f in cols}} for n, obs_id in enumerate(ids)]
+
+
+def thinned_posterior(dt: xr.DataTree, max_draws: int) -> tuple[xr.Dataset, int]:
+    """A run's posterior thinned evenly along each chain to about ``max_draws`` draws.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A run with a posterior.
+    max_draws : int
+        How many draws (chains times draws) to keep at most, give or take one per chain.
+
+    Returns
+    -------
+    (xarray.Dataset, int)
+        The posterior keeping every ``step``-th draw of each chain, and ``step`` (the
+        smallest that keeps no more than ``max_draws``; 1 keeps them all), for the
+        callers that thin other arrays of the same draws alike.
+    """
+    post = dt["posterior"].to_dataset()
+    step = max(1, math.ceil(post.sizes["chain"] * post.sizes["draw"] / max_draws))
+    return post.isel(draw=slice(None, None, step)), step
 
 
 def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path) -> Run:

@@ -117,6 +117,8 @@ TERM_SCALE: dict[str, tuple[str, str]] = {
     "scaling_exponent": ("identity", ""),
     "tokens_per_param": ("log10", "tokens/parameter"),
 }
+#: The unit of a difference (a shift, a one-sigma error) on each scale of :data:`TERM_SCALE`.
+SCALE_UNIT: dict[str, str] = {"log10": "dex", "logit": "logit", "identity": ""}
 
 
 class TargetError(ValueError):

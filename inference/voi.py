@@ -53,7 +53,8 @@ from gpt2030.inference.influence import weighted_quantile
 from gpt2030.inference.progress import Progress, quiet_pymc, silent
 from gpt2030.inference.results import json_safe
 from gpt2030.inference.reweight import REWEIGHTED, smooth_log_weights, structure_change
-from gpt2030.inference.runs import MANIFEST, Run, run_rows
+from gpt2030.inference.runs import MANIFEST, Run, run_rows, thinned_posterior
+from gpt2030.inference.targets import SCALE_UNIT, TERM_SCALE
 from gpt2030.observations.files import atomic_write
 from gpt2030.observations.schema import decimal_year, parse_date
 
@@ -88,25 +89,25 @@ CACHE = "value_of_information.json"
 # -- candidates ------------------------------------------------------------------------------
 
 #: What a candidate of each likelihood term is: the ledger kind it would be recorded as,
-#: the observation in words, and the unit of its error. Expert forecasts (``compute_
+#: and the observation in words (the unit of its error is its term's, from
+#: :data:`~gpt2030.inference.targets.TERM_SCALE`). Expert forecasts (``compute_
 #: forecast``) are opinions, not measurements, and are never candidates.
-TERMS: dict[str, tuple[str, str, str]] = {
-    "compute": ("training_compute", "training compute of a new notable model", "dex"),
-    "speed": ("inference_speed", "served speed of {alias} (a new reading)", "dex"),
+TERMS: dict[str, tuple[str, str]] = {
+    "compute": ("training_compute", "training compute of a new notable model"),
+    "speed": ("inference_speed", "served speed of {alias} (a new reading)"),
     "speed_setting": ("inference_speed", "speed of a {size} model on {setting} (a new "
-                      "reading)", "dex"),
-    "benchmark": ("benchmark_score", "score of a new system on {benchmark}", "logit"),
+                      "reading)"),
+    "benchmark": ("benchmark_score", "score of a new system on {benchmark}"),
     "tokens_per_param": ("parameters + training_tokens", "active parameters and training "
-                         "tokens of a new frontier model", "dex"),
-    "training_duration": ("scaling_constant", "training duration of a new frontier run",
-                          "dex"),
-    "data_stock": ("data_stock", "a new estimate of the effective stock of text", "dex"),
-    "bandwidth": ("hardware", "memory bandwidth of a new accelerator", "dex"),
+                         "tokens of a new frontier model"),
+    "training_duration": ("scaling_constant", "training duration of a new frontier run"),
+    "data_stock": ("data_stock", "a new estimate of the effective stock of text"),
+    "bandwidth": ("hardware", "memory bandwidth of a new accelerator"),
     "scaling_exponent": ("scaling_constant", "a new fit of the compute-optimal scaling "
-                         "exponent", ""),
+                         "exponent"),
     "optimal_ratio": ("scaling_constant", "a new fit of the compute-optimal tokens per "
-                      "parameter", "dex"),
-    "human_speed": ("human_speed", "a new study of human inner-speech speed", "dex"),
+                      "parameter"),
+    "human_speed": ("human_speed", "a new study of human inner-speech speed"),
 }
 
 
@@ -185,8 +186,9 @@ def candidates(ev, dt: xr.DataTree, when: str) -> tuple[list[Candidate], list[st
     for name in ev.terms:
         if name not in TERMS:
             skipped.append(f"{name}: expert forecasts are opinions, not measurements")
-    for name, (kind, words, unit) in TERMS.items():
+    for name, (kind, words) in TERMS.items():
         base = "speed" if name == "speed_setting" else name
+        unit = SCALE_UNIT[TERM_SCALE[base][0]]
         term = ev.term(base)
         if not len(term):
             if name != "speed_setting":
@@ -692,7 +694,7 @@ def compute(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
         raise ValueError("--outcomes must be at least 2 (the Monte Carlo error needs two)")
     config_name = str((run.manifest.get("config") or {}).get("name", "default"))
     n_chain, n_draw = dt["posterior"].sizes["chain"], dt["posterior"].sizes["draw"]
-    step = max(1, math.ceil(n_chain * n_draw / MAX_DRAWS))
+    thinned, step = thinned_posterior(dt, MAX_DRAWS)
     quantities = {key: headline_draws(dt, key, year).reshape(n_chain, n_draw)[:, ::step]
                   .ravel() for key in HEADLINES}
     years = np.asarray(dt["posterior"]["year"].values)
@@ -710,7 +712,6 @@ def compute(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
         _, log_lik = outcome_likelihoods(dt, config_name, cands, n_outcomes, seed, step, ev)
     n = next(iter(quantities.values())).size
     with progress.stage("reweight", detail=f"PSIS per outcome, {n} draws"):
-        thinned = dt["posterior"].to_dataset().isel(draw=slice(None, None, step))
         names = [v for v in free_parameters(dt) if v in thinned]
         r_eff = relative_ess(xr.DataTree.from_dict({"posterior": thinned[names]}))
         current, values = evaluate(quantities, log_lik, r_eff, seed=seed)

@@ -59,7 +59,7 @@ from gpt2030.inference.runs import (
     observations_from_datatree,
     remedy,
 )
-from gpt2030.inference.targets import to_display
+from gpt2030.inference.targets import SCALE_UNIT, to_display
 from gpt2030.inference.voi import ValueOfInformation, for_report
 from gpt2030.reports import figures
 from gpt2030.reports.numbers import DASH, check_value, fixed, fmt, interval, interval90
@@ -1433,7 +1433,7 @@ def _moved(o: OpenTarget) -> str:
         return "first registered by this run" if o.current is not None else "registered once"
     if o.latest is o.first:
         return "this run made the first registration"
-    unit = {"log10": "dex", "logit": "logit"}.get(o.first.scale, "")
+    unit = SCALE_UNIT.get(o.first.scale, "")
     return f"{o.shift:+.2f} {unit}".rstrip()
 
 

@@ -55,12 +55,37 @@ def _ledger_rows() -> list[dict[str, str]]:
     return Ledger(SHIPPED_LEDGER).rows()
 
 
+#: The month of :data:`TODAY`: a target of it is open on TODAY, and a row can settle it then.
+MONTH = TODAY.strftime("%Y-%m")
+
+
 def month_target() -> Target:
-    """A served model's speed this month: open today, and a row can settle it today."""
-    first, last = parse_date(date.today().strftime("%Y-%m"))
+    """A served model's speed in :data:`MONTH`."""
+    first, last = parse_date(MONTH)
     return Target("ledger", first.isoformat(), last.isoformat(), obs_kind="inference_speed",
-                  subject="gpt-4o", metric=SPEED_METRIC, date=date.today().strftime("%Y-%m"),
-                  why="round trip")
+                  subject="gpt-4o", metric=SPEED_METRIC, date=MONTH, why="round trip")
+
+
+class _Today(date):
+    """``date`` whose ``today()`` is :data:`TODAY`: the commands' calendar, frozen."""
+
+    @classmethod
+    def today(cls) -> date:
+        return TODAY
+
+
+@pytest.fixture
+def frozen_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands read today as :data:`TODAY` (registration, the ledger's ``added`` day,
+    its future-date check, scoring), so a test cannot flip with the calendar."""
+    import gpt2030.cli.observe
+    import gpt2030.cli.runs
+    import gpt2030.inference.predictions
+    import gpt2030.observations.store
+
+    for module in (gpt2030.cli.observe, gpt2030.cli.runs, gpt2030.inference.predictions,
+                   gpt2030.observations.store):
+        monkeypatch.setattr(module, "date", _Today)
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +335,7 @@ def test_track_record_section(copy_home: Path) -> None:
     assert doc.figures()[0].filename == "fig-track-record.png"
 
 
-def test_update_registers_once_per_run_then_scores(copy_home: Path,
+def test_update_registers_once_per_run_then_scores(copy_home: Path, frozen_today: None,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """What `update` does after its run: the shipped targets once per run, then scoring."""
     from gpt2030.cli.report import keep_score
@@ -318,29 +343,48 @@ def test_update_registers_once_per_run_then_scores(copy_home: Path,
 
     monkeypatch.setenv("GPT2030_HOME", str(copy_home))
     path = registry_path(copy_home)
-    before = path.read_bytes()
+    # A registry without the fixture run's lines: one other run's prediction stays.
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["run_id"] for r in records] == [SMALL] * (len(SHIPPED_TARGETS) + 1)
+    other_run = "r20260101T000000-000000000000"
+    other = "".join(json.dumps({**r, "run_id": other_run,
+                                "id": r["id"].replace(SMALL, other_run)}) + "\n"
+                    for r in records if r["id"] == f"{SMALL}/{month_target().id}")
+    path.write_text(other)
+    assert len(read_registry(path).predictions) == 1
     ledger = Ledger(copy_home / "observations" / "ledger.csv")
     run = load_run(copy_home / "runs", SMALL)
     progress = Progress(quiet=True)
     keep_score(run, ledger, progress)
     # The fixture run fails its diagnostics (2 x 100 draws): it registers nothing.
     assert run.info.verdict == "fail" and set(progress.timings) == {"score"}
+    assert path.read_text() == other
     passing = type(run)(run.path, {**run.manifest, "verdict": "pass"})
     progress = Progress(quiet=True)
     keep_score(passing, ledger, progress)
     assert {"register", "score"} <= set(progress.timings)
-    assert path.read_bytes() == before  # registered already for this run; nothing settled
+    first = path.read_text()
+    assert first.startswith(other)
+    added = [json.loads(line) for line in first[len(other):].splitlines()]
+    # Every shipped target (all open on TODAY), once, for this run; none settled yet.
+    assert len(added) == len(SHIPPED_TARGETS) == 12
+    assert sorted(r["id"] for r in added) == sorted(f"{SMALL}/{t.id}" for t in SHIPPED_TARGETS)
+    assert all(r["record"] == "prediction" and r["run_id"] == SMALL for r in added)
+    progress = Progress(quiet=True)
+    keep_score(passing, ledger, progress)
+    assert {"register", "score"} <= set(progress.timings)
+    assert path.read_text() == first  # registered already for this run: 0 new lines
 
 
 def test_cli_round_trip(registered: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                        capsys: pytest.CaptureFixture[str]) -> None:
+                        capsys: pytest.CaptureFixture[str], frozen_today: None) -> None:
     """Register, add a settling row with `observe add`, score, list: resolved and open."""
     shutil.copytree(registered / "observations", tmp_path / "observations")
     install(tmp_path, SMALL)
     monkeypatch.setenv("GPT2030_HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     path = registry_path(tmp_path)
-    month = date.today().strftime("%Y-%m")
+    month = MONTH
     target = ["--target", "ledger", "--kind", "inference_speed", "--subject", "gpt-4o",
               "--metric", SPEED_METRIC, "--date", month, "--why", "round trip"]
     sizes = [path.read_bytes()]

@@ -13,11 +13,15 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 forecast: $(STAMP)
 	$(VENV)/bin/gpt2030 update
 
+# Two worker processes (pytest-xdist); a test file's tests stay on one worker (loadfile),
+# so a module's costly fixtures are built once. Plain `pytest` still runs in one process.
+XDIST := -n 2 --dist loadfile
+
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest --run-slow
+	$(VENV)/bin/python -m pytest $(XDIST) --run-slow
 
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest $(XDIST)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

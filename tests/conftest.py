@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from common import PAYLOAD, REPO, SEED, SHIPPED_LEDGER
-from fixture_runs import SMALL, install, memoized
+from filelock import FileLock
+from fixture_runs import SMALL, install, memoized, share_between_workers, shared_folder
 
 __all__ = ["REPO", "SEED", "SHIPPED_LEDGER"]  # older test modules import them from here
 
@@ -36,10 +37,26 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(SEED)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _share_memoized(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """pytest-xdist's workers share :func:`fixture_runs.memoized` results (this session's)."""
+    share_between_workers(shared_folder(tmp_path_factory.getbasetemp()))
+
+
 @pytest.fixture(scope="session")
 def small_report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small fixture run's real report (figures rasterised), rendered once a session
-    with a hostile observation injected; test_reports.py and the browser test read it."""
+    (once for all pytest-xdist workers) with a hostile observation injected;
+    test_reports.py and the browser test read it (never write into it)."""
+    shared = shared_folder(tmp_path_factory.getbasetemp())
+    with FileLock(str(shared / "small-report.lock")):
+        out = shared / "small-report" / SMALL
+        if not (out / "report.html").is_file():
+            _write_small_report(tmp_path_factory, out)
+    return out
+
+
+def _write_small_report(tmp_path_factory: pytest.TempPathFactory, out: Path) -> None:
     import xarray as xr
 
     from gpt2030.inference.runs import load_run
@@ -52,9 +69,7 @@ def small_report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for field in ("note", "source", "subject"):
         evil[field] = ("obs_id", np.array([f"{PAYLOAD} | pipe https://example.org/x?a=1&b=2"]))
     dt["observations"] = xr.concat([obs, evil], dim="obs_id")
-    out = tmp_path_factory.mktemp("report") / run.id
     assert write_report(run, out, dt=dt) == out / "report.html"
-    return out
 
 
 @pytest.fixture

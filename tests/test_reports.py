@@ -734,6 +734,7 @@ def test_new_prose_is_escaped(small_dt: xr.DataTree, small_run: Run) -> None:
     assert "\\| x" in md
 
 
+@pytest.mark.usefixtures("fast_pipeline")  # asserts the words; the figures: above
 def test_prior_only_report_says_so(small_run: Run, small_dt: xr.DataTree,
                                    tmp_path: Path) -> None:
     """A run without a posterior (prior only) still gets every section, in its own words."""

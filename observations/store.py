@@ -322,12 +322,7 @@ class Ledger:
         today = today or date.today()
         ensure_writable(self.path.parent)
         with self._lock:
-            numbered = read_numbered_rows(self.path)
-            stored = self._problems(numbered, today)
-            if stored:
-                raise LedgerError(
-                    f"{self.path} has {len(stored)} problem(s) (listed above): fix them first "
-                    "(`gpt2030 observe validate`); nothing was added", stored)
+            numbered = self._read_valid(today, "added")
             existing = [row for _, row in numbered]
             supersede = dict(supersede or {})
             live = {r["id"] for r in existing if not r["removed_on"]}
@@ -406,6 +401,20 @@ class Ledger:
             atomic_write_text(self.path, _serialize(sorted(existing + prepared, key=_sort_key)))
         return prepared
 
+    def _read_valid(self, today: date, undone: str) -> list[tuple[int, dict[str, str]]]:
+        """The stored rows, numbered, read under the lock by a write.
+
+        A write never carries a broken ledger forward: a stored ledger that fails
+        validation is refused, and nothing is ``undone`` (added, removed).
+        """
+        numbered = read_numbered_rows(self.path)
+        stored = self._problems(numbered, today)
+        if stored:
+            raise LedgerError(
+                f"{self.path} has {len(stored)} problem(s) (listed above): fix them first "
+                f"(`gpt2030 observe validate`); nothing was {undone}", stored)
+        return numbered
+
     def remove(self, obs_id: str, reason: str, today: date | None = None) -> dict[str, str]:
         """Withdraw an observation, keeping it in the file with the date and the reason."""
         if not reason.strip():
@@ -413,12 +422,7 @@ class Ledger:
         today = today or date.today()
         ensure_writable(self.path.parent)
         with self._lock:
-            numbered = read_numbered_rows(self.path)
-            stored = self._problems(numbered, today)
-            if stored:
-                raise LedgerError(
-                    f"{self.path} has {len(stored)} problem(s) (listed above): fix them first "
-                    "(`gpt2030 observe validate`); nothing was removed", stored)
+            numbered = self._read_valid(today, "removed")
             rows = [row for _, row in numbered]
             for row in rows:
                 if row["id"] == obs_id:

@@ -20,7 +20,7 @@ __all__ = ["REPO", "SEED", "SHIPPED_LEDGER"]  # older test modules import them f
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", default=False,
-                     help="also run the slow tier (real MCMC sampling)")
+                     help="also run the slow tier (real MCMC sampling, heavy commands end to end)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

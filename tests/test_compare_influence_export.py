@@ -91,6 +91,8 @@ def test_compare_lists_observation_changes_and_sorts_shifts(home: Path) -> None:
     assert magnitudes == sorted(magnitudes, reverse=True)
 
 
+# Slow tier: the command end to end (~4 s); compare's results are tested in the fast tier.
+@pytest.mark.slow
 def test_compare_cli(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = install(home, SMALL)
     edited_copy(runs)

@@ -157,6 +157,9 @@ def test_diagnose_cli_broken_run_exits_1_and_names_failures(
 
 
 @pytest.mark.usefixtures("fast_pipeline")
+# Slow tier: the command end to end with its real plots (arviz-plots, ~9 s); the checks' numbers
+# are tested in the fast tier on small_report.
+@pytest.mark.slow
 def test_diagnose_json_structure_and_plots(home: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     install(home, SMALL)

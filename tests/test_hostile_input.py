@@ -273,6 +273,7 @@ def fake_fit(model, sampler, seed, progressbar=False, prior_only=False, progress
     return dt, {"prior_predictive": 30.0, "posterior": 50.0, "compile": 40.0, "sampling": 10.0}
 
 
+@pytest.mark.usefixtures("fast_pipeline")  # run files and messages, not the numbers
 def test_infer_refits_a_broken_run_and_cleans_stale_temporaries(
         home: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -731,6 +732,10 @@ def test_export_out_never_replaces_a_folder_the_ledger_or_a_run(
         assert code == 0 and stdout.strip() == str(out), err
 
 
+# Slow tier: update end to end, report included (~6 s); infer's refit of a broken run is
+# tested in the fast tier above.
+@pytest.mark.slow
+@pytest.mark.usefixtures("fast_pipeline")  # run files and messages, not the numbers
 def test_update_refits_a_broken_run_instead_of_dying(
         home: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

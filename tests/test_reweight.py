@@ -228,6 +228,8 @@ def test_a_second_row_reweights_the_fitted_parent_not_the_reweighted_run(fixture
     assert second.manifest["parent"] == run.id and len(second.manifest["new_observations"]) == 2
 
 
+# Slow tier: the command end to end (~7 s); the path itself is tested in the fast tier above.
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast_pipeline")
 def test_update_cli_takes_the_reweight_path_and_says_so(fixture_home, capsys) -> None:
     from gpt2030.cli.main import main

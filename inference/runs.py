@@ -280,7 +280,7 @@ class Run:
 
     path: Path
     manifest: dict
-    #: The DataTree once read (or as saved): one update reads a 100-200 MB ``run.nc`` once,
+    #: The DataTree once read: one update reads a 100-200 MB ``run.nc`` once per run object,
     #: not once per stage (registering, scoring, the report, value of information).
     _tree: list = field(default_factory=list, compare=False, repr=False)
 

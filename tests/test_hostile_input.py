@@ -110,7 +110,8 @@ def test_report_out_keeps_the_users_files(home: Path, tmp_path_factory: pytest.T
     # it, in the run folder gpt2030 made (computed once: see inference/reporting.py).
     after = tree(home)
     assert {k: after[k] for k in before} == before
-    assert set(after) - set(before) <= {f"runs/{SMALL}/prior_dominance.json"}
+    assert set(after) - set(before) <= {f"runs/{SMALL}/prior_dominance.json",
+                                        f"runs/{SMALL}/value_of_information.json"}
     # Again: the report's files are replaced, the user's are not.
     assert run(capsys, "report", SMALL, "--out", str(out))[0] == 0
     assert (out / "notes.txt").read_text() == "my own notes"

@@ -110,7 +110,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         from gpt2030.inference.runs import RunError, load_run
 
         try:
-            parent = load_run(run.path.parent, str(run.manifest["parent"]))
+            parent = load_run(run.path.parent, str(run.manifest.get("parent") or "?"))
         except RunError as err:
             print(f"gpt2030: the fitted run this one reweights cannot be read ({err}): "
                   "checking the resampled draws as they are", file=sys.stderr)

@@ -48,6 +48,7 @@ from gpt2030.inference.results import (
     Pooled,
     Scores,
 )
+from gpt2030.inference.runs import Run
 from gpt2030.inference.sampling import SamplerConfig
 from gpt2030.models import build_model, get_config
 from gpt2030.models.evidence import Evidence, prepare_evidence
@@ -596,8 +597,8 @@ def compare_variants(ledger: Ledger, runs_dir, cutoff: str | None,
         start = time.perf_counter()
         run, _ = infer(ledger, runs_dir, InferRequest(config=name, sampler=sampler, seed=seed),
                        force=force, progressbar=progressbar)
-        runs[name] = run
         trees[name] = loo_datatree(run.datatree())
+        runs[name] = Run(run.path, run.manifest)  # without its cached tree (memory)
         obs_sets[name] = tuple(trees[name]["log_likelihood"]["obs_id"].values)
         timings[f"fit_{name}"] = round(time.perf_counter() - start, 2)
     if len(set(obs_sets.values())) != 1:

@@ -22,6 +22,7 @@ What is reported but informational (never fails a run)
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -664,16 +665,21 @@ def check(dt: xr.DataTree, sensitivity: bool = True,
         Also compute power-scaling sensitivity (needs ``log_prior`` and ``log_likelihood``).
     sampler_of : Diagnostics, optional
         The diagnostics of the MCMC run these draws come from (a reweighted run's fitted
-        parent): its sampler checks and convergence table are taken as they are, since
-        resampled draws repeat and their R-hat and ESS would describe the resampling, not
-        the sampler.
+        parent): its sampler checks, convergence table and flagged prior sensitivity are
+        taken as they are, since resampled draws repeat and their R-hat, ESS and
+        power-scaling would describe the resampling, not the sampler. Without stored sampler
+        checks a failing ``sampler_checks`` check stands in for them.
     """
     if not has_posterior(dt):
         return Diagnostics(prior_only=True, notes=[
             "prior-only run: no posterior, so nothing to diagnose"])
     if sampler_of is not None:
         report = Diagnostics(checks=[c for c in sampler_of.checks if c.name in SAMPLER_CHECKS],
-                             convergence=list(sampler_of.convergence))
+                             convergence=list(sampler_of.convergence),
+                             sensitivity=list(sampler_of.sensitivity))
+        if not report.checks:  # nothing stored to inherit: never a pass without them
+            report.checks.append(Check("sampler_checks", math.nan, "stored", False,
+                                       "the fitted run's sampler checks are not stored"))
     else:
         table = convergence_frame(dt)
         report = Diagnostics(checks=sampler_checks(dt, table),

@@ -819,6 +819,9 @@ def for_report(run: Run, dt: xr.DataTree, year: int = YEAR) -> ValueOfInformatio
         return ("Not shown: the run fails its diagnostics (section 1), so its draws cannot "
                 "be trusted to rank observations. `gpt2030 value-of-information` ranks them "
                 "anyway.")
+    own = stored(run, year, None, REPORT_OUTCOMES)
+    if own is not None:
+        return own
     parent = _parent_result(run, year)
     if parent is not None:
         return parent
@@ -841,5 +844,7 @@ def _parent_result(run: Run, year: int) -> ValueOfInformation | None:
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    if manifest.get("verdict") != "pass":  # as for the run itself: untrusted draws rank nothing
         return None
     return stored(Run(folder, manifest), year, None, REPORT_OUTCOMES)

@@ -231,6 +231,13 @@ details[open] > summary { border-bottom: 1px solid var(--line); margin-bottom: 6
   .figgrid { grid-template-columns: 1fr 1fr; }
   .figgrid figure img { max-height: none; width: 100%; }
 }
+/* Browsers without ::details-content (before Chrome 131, Safari 18.4) print closed groups
+   closed: say so on the printed page. */
+@supports not selector(::details-content) {
+  @media print {
+    details:not([open]) > summary::after { content: " (closed: open it before printing)"; }
+  }
+}
 """
 
 

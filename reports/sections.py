@@ -51,7 +51,7 @@ from gpt2030.inference.reporting import (
     scalar_parameters,
     stored_prior_dominance,
 )
-from gpt2030.inference.reweight import path_line
+from gpt2030.inference.reweight import REWEIGHTED, path_line, run_path
 from gpt2030.inference.runs import (
     BrokenRunError,
     Run,
@@ -386,11 +386,11 @@ def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
             f"later: {_calibration_words(main.overall)}.")
     blocks.append(Paragraph(text))
     # the other cutoffs and each input's scores: detail, in a closed group below
+    others = [c for c in others
+              if c.overall.coverage90 is not None and c.overall.pit_mean is not None]
     items = ["Other cutoffs of that backtest: " + "; ".join(
         f"{c.cutoff}: {c.overall.coverage90:.0%} in 90% intervals of {c.overall.n}, mean "
-        f"PIT {c.overall.pit_mean:.2f}" for c in others
-        if c.overall.coverage90 is not None and c.overall.pit_mean is not None) + "."] \
-        if others else []
+        f"PIT {c.overall.pit_mean:.2f}" for c in others) + "."] if others else []
     feeds: dict[str, list[str]] = {}
     for d in diffs:
         for k in HEADLINE_KINDS.get(d.key, ()):
@@ -410,6 +410,9 @@ def trust_blocks(trust: BacktestTrust | None, diffs: list[EssayDifference],
             + (f": {', '.join(_kind(k) for k in low)}" if low else "") + ")"
             + (f" and {len(others)} other cutoffs" if others else ""),
             [Bullets(items)]))
+    elif items:  # no explained difference: the other cutoffs still show
+        blocks.append(Details(f"{len(others)} other cutoffs of that backtest",
+                              [Bullets(items)]))
     worst = main.worst
     if worst is not None:
         blocks.append(Paragraph(
@@ -924,8 +927,9 @@ def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
                            if last_seen is not None else "")
                   + "Later years: the model's probability, or 'reached' once an observed "
                   "score reached the threshold. 'P crosses 50%': the model's median year.")]),
-        Details(f"Observed history {boundary}: the best score on each threshold's task, with "
-                f"its source ({len(done)} of {len(history)} reached)".replace("  ", " "), [
+        Details(f"Observed history{' ' + boundary if boundary else ''}: the best score on "
+                f"each threshold's task, with its source ({len(done)} of {len(history)} "
+                "reached)", [
             Table(["threshold", "best score", "system", "benchmark", "date", "threshold",
                    "source"], history, numeric=(1,),
                   caption="The best score so far on the threshold's task among the systems the "
@@ -1152,7 +1156,10 @@ def drivers_section(run: Run, dt: xr.DataTree, ctx: ReportContext, year: int = Y
                             "which for each row."
                             + (f" As power-scaled on run {source}, the fitted posterior "
                                "this run reweights (its resampled draws repeat)."
-                               if source != run.id else "")))
+                               if source != run.id else
+                               " Power-scaled on this run's resampled draws (its fitted "
+                               "parent's table was not stored): repeated draws make it "
+                               "rougher." if run_path(run.manifest) == REWEIGHTED else "")))
     rows = {name: [name, r["kind"], fmt(r["sd_ratio"]), fmt(r["psense_prior"]),
                    fmt(r["psense_likelihood"]), str(r["diagnosis"] or "") if not pd.isna(
                        r["diagnosis"]) else "", RESTS_ON[rests[name]]]
@@ -1199,6 +1206,12 @@ def next_observation_blocks(result: ValueOfInformation | str, run_id: str | None
     blocks: list = [Heading("What to measure next")]
     if isinstance(result, str):
         return [*blocks, Paragraph(result)]
+    if run_id is not None and result.run_id != run_id:
+        blocks.append(Paragraph(
+            f"Ranked on run {result.run_id}, the fitted posterior this run reweights (the "
+            "added rows barely move it; ranking again costs as much as the update), so "
+            "today's intervals below are that run's. "
+            f"`gpt2030 value-of-information --run {run_id}` ranks on this run.", cls="note"))
     keys = [k for k in NEXT_QUANTITIES if k in result.current]
     first = keys[0]
     ranked = result.ranked(first)
@@ -1241,11 +1254,6 @@ def next_observation_blocks(result: ValueOfInformation | str, run_id: str | None
     if result.skipped:
         blocks.append(Paragraph("Not candidates: " + "; ".join(result.skipped) + ".",
                                 cls="note"))
-    if run_id is not None and result.run_id != run_id:
-        blocks.append(Paragraph(
-            f"Ranked on run {result.run_id}, the fitted posterior this run reweights (the "
-            "added rows barely move it; ranking again costs as much as the update). "
-            f"`gpt2030 value-of-information --run {run_id}` ranks on this run.", cls="note"))
     return blocks
 
 

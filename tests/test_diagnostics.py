@@ -349,7 +349,7 @@ def test_psis_weights_and_loo_pit_from_arviz_equal_the_hand_written_ones(
 def test_report_plots_show_the_worst_and_the_key_parameters(
         small_dt: xr.DataTree, small_report: Diagnostics, tmp_path: Path) -> None:
     """Which parameters the rank plot shows; a prior-only run gets no plots. (The PNGs
-    themselves: ``diagnose`` above writes and checks them.)"""
+    themselves: ``diagnose`` above writes and checks them, in the slow tier.)"""
     from gpt2030.reports.diagnostics import KEY_PARAMETERS, rank_parameters, write_plots
 
     report = dataclasses.replace(small_report)

@@ -641,6 +641,49 @@ def test_drivers_words_agree_with_the_table(small_run: Run, small_dt: xr.DataTre
     assert "No headline conclusion is mostly prior-driven" not in html
 
 
+def test_a_reweighted_runs_drivers_show_its_parents_prior_dominance(
+        small_run: Run, small_dt: xr.DataTree, influence, tmp_path: Path) -> None:
+    from gpt2030.inference.reporting import (
+        PRIOR_DOMINANCE_FILE,
+        prior_dominance,
+        report_context,
+        scalar_parameters,
+        stored_prior_dominance,
+    )
+    from gpt2030.reports.sections import drivers_section
+
+    parent = tmp_path / SMALL
+    parent.mkdir()
+    shutil.copy(small_run.path / "manifest.json", parent)
+    # The parent's table, as its report keeps it, with one parameter's cells changed so that
+    # the child's report can only show them by reading the parent's file.
+    ctx = report_context(small_run)
+    frame = prior_dominance(small_dt, 2030, scalar_parameters(small_dt, list(ctx.manifest.priors)),
+                            ctx.manifest.diagnostics.sensitivity)
+    name = frame.index[0]
+    frame.loc[name, "diagnosis"] = "parent's own diagnosis"
+    from gpt2030.inference.reporting import keep_prior_dominance
+
+    keep_prior_dominance(Run(parent, small_run.manifest), 2030, frame)
+    assert (parent / PRIOR_DOMINANCE_FILE).is_file()
+    child_id = "r20261128T150000-000000000000"
+    (tmp_path / child_id).mkdir()
+    child = Run(tmp_path / child_id, {**small_run.manifest, "run_id": child_id,
+                                      "path": "reweighted", "parent": SMALL})
+    html = to_html(Document("t", "s", [drivers_section(child, small_dt, report_context(child),
+                                                       2030, influence)]))
+    assert f"As power-scaled on run {SMALL}, the fitted posterior this run reweights" in html
+    assert "parent&#x27;s own diagnosis" in html or "parent's own diagnosis" in html
+    assert not (tmp_path / child_id / PRIOR_DOMINANCE_FILE).exists()
+    # Without the parent's table the child computes on its own draws and says so.
+    (parent / PRIOR_DOMINANCE_FILE).unlink()
+    assert stored_prior_dominance(child, 2030) is None
+    html = to_html(Document("t", "s", [drivers_section(child, small_dt, report_context(child),
+                                                       2030, influence)]))
+    assert "Power-scaled on this run&#x27;s resampled draws" in html or \
+        "Power-scaled on this run's resampled draws" in html
+
+
 def test_evidence_appendix_is_collapsible_and_written_as_csv(report: Path,
                                                              small_dt: xr.DataTree) -> None:
     import csv

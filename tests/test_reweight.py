@@ -196,8 +196,10 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
     from gpt2030.cli.main import main
 
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        main(["diagnose", new.id, "--format", "json", "--no-plots"])
+        status = main(["diagnose", new.id, "--format", "json", "--no-plots"])
     shown = json.loads(out.getvalue())
+    assert status == (0 if shown["verdict"] == "pass" else 1)
+    assert shown["sensitivity"] == run.manifest["diagnostics"]["sensitivity"]  # the parent's
     assert checks({"diagnostics": shown}) == checks(m)
     assert any(f"those of the fitted run {run.id}" in n for n in shown["notes"])
     # the same update again reuses the reweighted run

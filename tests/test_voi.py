@@ -231,6 +231,12 @@ def test_reweighted_run_shows_its_parents_ranking_and_says_so(tmp_path: Path) ->
     for name in ("manifest.json", voi.CACHE):
         shutil.copy(FIXTURES / SMALL / name, parent)
     base = json.loads((parent / "manifest.json").read_text())
+    # A parent whose draws fail their diagnostics lends no ranking (as for the run itself).
+    child_of_failing = Run(tmp_path / "r-child", {**base, "run_id": "r-child", "verdict": "pass",
+                                                  "path": "reweighted", "parent": SMALL})
+    assert base["verdict"] == "fail" and voi._parent_result(child_of_failing, voi.YEAR) is None
+    base["verdict"] = "pass"
+    (parent / "manifest.json").write_text(json.dumps(base))
     child_id = "r20261128T120000-000000000000"
     (tmp_path / child_id).mkdir()
     child = Run(tmp_path / child_id, {**base, "run_id": child_id, "verdict": "pass",

@@ -25,8 +25,8 @@ import xarray as xr
 from gpt2030.inference.diagnostics import free_parameters, quiet_arviz
 from gpt2030.inference.forecast import ESSAY_YEAR, HEADLINES, draws_group, forecast_table
 from gpt2030.inference.results import BacktestResult
+from gpt2030.inference.runs import PRIOR_DOMINANCE_FILE, Run, model_constants
 from gpt2030.inference.runs import Manifest as Manifest  # re-exported for reports/
-from gpt2030.inference.runs import Run, model_constants
 from gpt2030.models import priors as priors_module
 from gpt2030.models.essay import ESSAY_2030, THRESHOLDS, EssayFigure, Threshold
 from gpt2030.models.evidence import benchmark_task, speed_setting
@@ -324,11 +324,10 @@ def prior_dominance(dt: xr.DataTree, year: int, parameters: list[str],
     return frame
 
 
-#: A fitted run's prior-dominance table, stored beside it by its first report: its later
-#: reports and the runs reweighted from it read it (their resampled draws repeat, so
-#: power-scaling them would say little) instead of power-scaling 20,000 draws again, the
-#: largest part of a report. Bump the version when :func:`prior_dominance` changes.
-PRIOR_DOMINANCE_FILE = "prior_dominance.json"
+#: A fitted run's prior-dominance table is stored beside it (PRIOR_DOMINANCE_FILE) by its
+#: first report: its later reports and the runs reweighted from it read it (their resampled
+#: draws repeat, so power-scaling them would say little) instead of power-scaling 20,000
+#: draws again, the largest part of a report. Bump this when :func:`prior_dominance` changes.
 PRIOR_DOMINANCE_VERSION = 1
 
 
@@ -375,15 +374,14 @@ def stored_prior_dominance(run: Run, year: int) -> tuple[pd.DataFrame, str] | No
         The table as :func:`prior_dominance` returns it and the id of the run it was
         computed on; None when none is stored (compute it).
     """
-    from gpt2030.inference.reweight import REWEIGHTED, run_path
+    from gpt2030.inference.reweight import REWEIGHTED, fitted_parent, run_path
 
-    source = str(run.manifest.get("parent") or "") if run_path(run.manifest) == REWEIGHTED \
-        else run.id
-    if not source:
+    owner = fitted_parent(run) if run_path(run.manifest) == REWEIGHTED else run
+    if owner is None:
         return None
+    source = owner.id
     try:
-        doc = json.loads((Path(run.path).parent / source / PRIOR_DOMINANCE_FILE)
-                         .read_text(encoding="utf-8"))
+        doc = json.loads((Path(owner.path) / PRIOR_DOMINANCE_FILE).read_text(encoding="utf-8"))
         if (doc["version"], doc["run_id"], doc["year"]) != \
                 (PRIOR_DOMINANCE_VERSION, source, year):
             return None

@@ -22,6 +22,7 @@ another reweighted run, so the weights never compound.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from gpt2030.inference.diagnostics import PARETO_K_MAX, Check, Diagnostics, chec
 from gpt2030.inference.infer import run_manifest
 from gpt2030.inference.progress import Progress, quiet_pymc, silent
 from gpt2030.inference.runs import (
+    MANIFEST,
     Run,
     RunError,
     latest_run,
@@ -74,6 +76,30 @@ class Weights:
 def run_path(manifest: dict) -> str:
     """``fitted`` or ``reweighted``: how a run's posterior was produced."""
     return str(manifest.get("path") or FITTED)
+
+
+def fitted_parent(run: Run) -> Run | None:
+    """The fitted run a reweighted run was resampled from, as its folder holds it.
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+
+    Returns
+    -------
+    Run or None
+        None for a fitted run, or when the parent's manifest cannot be read (removed, or
+        damaged); its draws are not read or checked here.
+    """
+    parent = run.manifest.get("parent")
+    if run_path(run.manifest) != REWEIGHTED or not parent:
+        return None
+    folder = Path(run.path).parent / str(parent)
+    try:
+        return Run(folder, json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
 
 
 def path_line(manifest: dict) -> str:

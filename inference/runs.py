@@ -49,6 +49,9 @@ if TYPE_CHECKING:  # xarray and pandas are imported where used: listing runs nee
 
 RUN_FILE = "run.nc"
 MANIFEST = "manifest.json"
+#: Analyses of a run kept beside it, computed once (see inference/voi.py, inference/reporting.py).
+VOI_FILE = "value_of_information.json"
+PRIOR_DOMINANCE_FILE = "prior_dominance.json"
 PACKAGES = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
 
 
@@ -826,10 +829,9 @@ def broken_runs_with_key(runs_dir: Path, key: str) -> list[BrokenRun]:
 
 
 #: What a run folder may hold, all written by gpt2030: ``runs remove`` deletes these only.
-#: Files gpt2030 writes into a run folder (``value_of_information.json``: see inference/voi.py;
-#: ``prior_dominance.json``: inference/reporting.py).
-_RUN_FILES = (MANIFEST, RUN_FILE, "export.csv", "export.nc", "value_of_information.json",
-              "prior_dominance.json")
+#: Files gpt2030 writes into a run folder (the analyses kept beside a run: VOI_FILE by
+#: inference/voi.py, PRIOR_DOMINANCE_FILE by inference/reporting.py).
+_RUN_FILES = (MANIFEST, RUN_FILE, "export.csv", "export.nc", VOI_FILE, PRIOR_DOMINANCE_FILE)
 _RUN_FOLDERS = ("diagnostics",)
 
 

@@ -52,8 +52,8 @@ from gpt2030.inference.forecast import HEADLINES, YEAR, headline_draws
 from gpt2030.inference.influence import weighted_quantile
 from gpt2030.inference.progress import Progress, quiet_pymc, silent
 from gpt2030.inference.results import json_safe
-from gpt2030.inference.reweight import REWEIGHTED, smooth_log_weights, structure_change
-from gpt2030.inference.runs import MANIFEST, Run, run_rows, thinned_posterior
+from gpt2030.inference.reweight import fitted_parent, smooth_log_weights, structure_change
+from gpt2030.inference.runs import VOI_FILE, Run, run_rows, thinned_posterior
 from gpt2030.inference.targets import SCALE_UNIT, TERM_SCALE
 from gpt2030.observations.files import atomic_write
 from gpt2030.observations.schema import decimal_year, parse_date
@@ -83,7 +83,7 @@ FLAG_SHARE = 0.05
 #: Stored draws per vectorised evaluation of the log-density (bounds the memory used).
 CHUNK = 2000
 #: The file beside the run.
-CACHE = "value_of_information.json"
+CACHE = VOI_FILE
 
 
 # -- candidates ------------------------------------------------------------------------------
@@ -838,13 +838,7 @@ def _parent_result(run: Run, year: int) -> ValueOfInformation | None:
     ranking again would cost as much as the rest of ``observe add --update``; the report
     says whose ranking it shows (``run_id``).
     """
-    if run.manifest.get("path") != REWEIGHTED or not run.manifest.get("parent"):
-        return None
-    folder = Path(run.path).parent / str(run.manifest["parent"])
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if manifest.get("verdict") != "pass":  # as for the run itself: untrusted draws rank nothing
-        return None
-    return stored(Run(folder, manifest), year, None, REPORT_OUTCOMES)
+    parent = fitted_parent(run)
+    if parent is None or parent.manifest.get("verdict") != "pass":
+        return None  # as for the run itself: untrusted draws rank nothing
+    return stored(parent, year, None, REPORT_OUTCOMES)

@@ -315,6 +315,7 @@ def test_prior_dominance_is_kept_beside_a_fitted_run_for_it_and_its_reweighted_r
     child = Run(tmp_path / "rB", {"run_id": "rB", "path": REWEIGHTED, "parent": "rA"})
     for run in (parent, child):
         run.path.mkdir()
+        (run.path / "manifest.json").write_text(json.dumps(run.manifest))
     assert stored_prior_dominance(child, 2030) is None  # the parent's report has not run
     assert stored_prior_dominance(parent, 2030) is None
     keep_prior_dominance(parent, 2030, frame)

@@ -33,9 +33,10 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from gpt2030.inference import over_draws
 from gpt2030.inference.diagnostics import PARETO_K_MAX, Check, Diagnostics, check
 from gpt2030.inference.infer import run_manifest
-from gpt2030.inference.progress import Progress, quiet_pymc, silent
+from gpt2030.inference.progress import Progress, silent
 from gpt2030.inference.runs import (
     MANIFEST,
     Run,
@@ -407,11 +408,8 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
                 [str(v) for v in old_ll[rv.name][dims[0]].values] != ids:
             affected.append(rv.name)
     with progress.stage("likelihood", key="log_likelihood",
-                        detail=f"terms {', '.join(affected)}"), quiet_pymc():
-        free_post = xr.DataTree.from_dict({"posterior": post[free]})
-        new_ll = pm.compute_log_likelihood(free_post, var_names=affected, model=model,
-                                           extend_inferencedata=False, progressbar=False)
-        new_ll = new_ll.to_dataset() if isinstance(new_ll, xr.DataTree) else new_ll
+                        detail=f"terms {', '.join(affected)}"):
+        new_ll = over_draws.log_likelihood(model, post[free], affected)
         delta = xr.zeros_like(post[free[0]].isel(
             {d: 0 for d in post[free[0]].dims if d not in _SAMPLE_DIMS}), dtype=float)
         for name in affected:
@@ -429,7 +427,7 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
         return Refit(f"Pareto k-hat {weights.k_hat:.2f} > {PARETO_K_MAX}: the added rows move "
                      "the posterior too far for reweighting")
     with progress.stage("resample", detail=f"k-hat {weights.k_hat:.2f}, weight ESS "
-                        f"{weights.ess:.0f} of {n_draws}"), quiet_pymc():
+                        f"{weights.ess:.0f} of {n_draws}"):
         seed = int(hashlib.sha256(f"{request.seed}:{base.id}:{','.join(added)}".encode())
                    .hexdigest()[:8], 16)
         idx = resample_indices(weights.log_weights, seed)
@@ -442,10 +440,8 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
         tree["log_likelihood"] = ll.merge(_take(new_ll[affected], idx))
         pp_old = dt_base["posterior_predictive"].to_dataset()
         pp = _take(pp_old[[v for v in pp_old.data_vars if v not in affected]], idx)
-        new_post = xr.DataTree.from_dict({"posterior": tree["posterior"][free]})
-        fresh = pm.sample_posterior_predictive(new_post, var_names=affected, model=model,
-                                               random_seed=seed, progressbar=False)
-        tree["posterior_predictive"] = pp.merge(fresh["posterior_predictive"].to_dataset())
+        fresh = over_draws.predictive(model, tree["posterior"][free], affected, seed)
+        tree["posterior_predictive"] = pp.merge(fresh)
         tree["observed_data"] = _observed_data(model)
         for name in ("prior", "prior_predictive"):
             tree[name] = dt_base[name].to_dataset()

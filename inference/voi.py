@@ -47,10 +47,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from gpt2030.inference import over_draws
 from gpt2030.inference.diagnostics import PARETO_K_MAX, free_parameters, relative_ess
 from gpt2030.inference.forecast import HEADLINES, YEAR, headline_draws
 from gpt2030.inference.influence import weighted_quantile
-from gpt2030.inference.progress import Progress, quiet_pymc, silent
+from gpt2030.inference.progress import Progress, silent
 from gpt2030.inference.results import json_safe
 from gpt2030.inference.reweight import fitted_parent, smooth_log_weights, structure_change
 from gpt2030.inference.runs import VOI_FILE, Run, run_rows, thinned_posterior
@@ -80,8 +81,6 @@ NEAR_FUTURE_MONTHS = 6
 #: A candidate is flagged when more than this share of its outcomes have k-hat above
 #: PARETO_K_MAX (a judgement: a rare extreme outcome barely moves the average).
 FLAG_SHARE = 0.05
-#: Stored draws per vectorised evaluation of the log-density (bounds the memory used).
-CHUNK = 2000
 #: The file beside the run.
 CACHE = VOI_FILE
 
@@ -530,12 +529,6 @@ def outcome_likelihoods(dt: xr.DataTree, config_name: str, cands: list[Candidate
         When the candidate rows would change the model's parameters (a bug: candidates
         copy real rows).
     """
-    import pymc as pm
-    import pytensor
-    import pytensor.tensor as pt
-    from pymc.model.transform.conditioning import remove_value_transforms
-    from pytensor.graph.replace import vectorize_graph
-
     from gpt2030.models import build_model, get_config
     from gpt2030.models.evidence import Hypothetical, prepare_evidence, with_hypothetical
 
@@ -563,11 +556,7 @@ def outcome_likelihoods(dt: xr.DataTree, config_name: str, cands: list[Candidate
     terms = sorted({c.term for c in cands})
     where = {c: [ev2.term(c.term).ids.index(f"voi:{c.key}:{s}") for s in range(n_outcomes)]
              for c in cands}
-    with quiet_pymc(), model:
-        # S draws of the predictive: plain Python evaluation beats minutes of compiling.
-        pp = pm.sample_posterior_predictive(
-            chosen, var_names=[f"{t}_obs" for t in terms], random_seed=seed + 1,
-            progressbar=False, compile_kwargs={"mode": "FAST_COMPILE"})["posterior_predictive"]
+    pp = over_draws.predictive(model, chosen, [f"{t}_obs" for t in terms], seed + 1)
     outcomes = {}
     new_y = {t: ev2.term(t).array("y") for t in terms}
     for c in cands:
@@ -579,28 +568,11 @@ def outcome_likelihoods(dt: xr.DataTree, config_name: str, cands: list[Candidate
         # (pm.set_data compiles a shape check per term).
         model[f"{t}_y"].set_value(y)
     # The terms' log-densities with the outcomes as data, vectorised over the stored draws.
-    umodel = remove_value_transforms(model)
-    values = [umodel.rvs_to_values[rv] for rv in umodel.free_RVs]
-    batched = [pt.tensor(name=v.name, dtype=v.dtype, shape=(None, *v.type.shape))
-               for v in values]
-    cols = {t: np.array([i for c in cands if c.term == t for i in where[c]]) for t in terms}
-    outs = umodel.logp(vars=[umodel[f"{t}_obs"] for t in terms], sum=False)
-    outs = [o[..., cols[t]] for o, t in zip(outs, terms, strict=True)]
-    fn = pytensor.function(batched, vectorize_graph(outs, replace=dict(zip(values, batched,
-                                                                           strict=True))),
-                           mode="FAST_COMPILE", on_unused_input="ignore")
-    flat = {v.name: np.asarray(post[v.name].values, dtype=v.dtype).reshape(
-        n_chain * n_draw, *post[v.name].shape[2:]) for v in batched}
-    parts: dict[str, list[np.ndarray]] = {t: [] for t in terms}
-    for start in range(0, n_chain * n_draw, CHUNK):
-        got = fn(*[flat[v.name][start:start + CHUNK] for v in batched])
-        for t, g in zip(terms, got, strict=True):
-            parts[t].append(np.asarray(g))
-    lik = {t: np.concatenate(parts[t]) for t in terms}  # (draws, columns)
+    lik = over_draws.log_likelihood(model, post, [f"{t}_obs" for t in terms])
     log_lik = {}
     for c in cands:
-        pos = [list(cols[c.term]).index(i) for i in where[c]]
-        log_lik[c] = lik[c.term][:, pos].T.reshape(n_outcomes, n_chain, n_draw)
+        rows = lik[f"{c.term}_obs"].values[..., where[c]]  # (chain, draw, S)
+        log_lik[c] = np.moveaxis(rows, -1, 0).reshape(n_outcomes, n_chain, n_draw)
     return outcomes, log_lik
 
 

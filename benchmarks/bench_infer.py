@@ -15,8 +15,9 @@ included) unless said otherwise:
    Pareto k-hat and weight ESS it recorded;
 5. nutpie against PyMC's NUTS: ESS per second of the slowest free parameter, in this
    process, on a shorter run (2 chains x 500 draws) so PyMC finishes;
-6. not measured: sampling time with 10x and 100x simulated rows (on 2 shared cores the
-   100x fit does not finish in reasonable time).
+6. sampling time with every row repeated 10x (``--rows 1,10,100`` adds 100x, ~20 min more),
+   values simulated from the model at one posterior draw, against the ledger's, same
+   shorter settings.
 
 Targets (issue #12, 2 cores): cold infer <= 90 s; warm re-infer <= 20 s; one-row update on
 the reweight path <= 10 s; nutpie >= 2x PyMC NUTS in ESS/s; 100x rows <= 3x sampling time.
@@ -105,6 +106,54 @@ def ess_per_second(seed: int) -> None:
           "(target >= 2x)")
 
 
+def rows_scaling(seed: int, one: xr.Dataset, factors: list[int]) -> None:
+    """Sampling time with every ledger row repeated ``factor`` times, against the ledger's.
+
+    Each real row gets ``factor - 1`` copies (same term, date, served model, benchmark and
+    measurement error; a point value, never a bound; a speed copy conditioned on its
+    series' last real reading, as value of information reads them), their values drawn
+    from the model's predictive at one posterior draw: data the model could have produced.
+    Each ledger is compiled, then sampled with the same shorter settings (2 chains x
+    1,000 draws after 1,000 tuning steps); the figure is the sampling time, compilation
+    apart.
+    """
+    from gpt2030.inference import over_draws
+    from gpt2030.inference.sampling import SamplerConfig, _sample_posterior
+    from gpt2030.models import DEFAULT, build_model
+    from gpt2030.models.evidence import Hypothetical, prepare_evidence, with_hypothetical
+    from gpt2030.observations import Ledger, observation_frame
+
+    frame = observation_frame(Ledger(LEDGER).rows())
+    ev = prepare_evidence(frame, DEFAULT.expert_forecasts)
+    config = SamplerConfig(draws=1000, tune=1000, chains=2)
+    base = None
+    for factor in factors:
+        copies = [Hypothetical(name, f"x{k}:{obs}", obs, float(meas), float(y))
+                  for name, term in ev.terms.items()
+                  for obs, meas, y in zip(term.ids, term.array("meas"), term.array("y"),
+                                          strict=True)
+                  for k in range(1, factor)]
+        ev_k = with_hypothetical(ev, copies)
+        model = build_model(frame, DEFAULT, evidence=ev_k)
+        observed = [rv.name for rv in model.observed_RVs]
+        sim = over_draws.predictive(model, one, observed, seed)
+        for name in observed:
+            term = name.removesuffix("_obs")
+            ids = ev_k.term(term).ids
+            y = model[f"{term}_y"].get_value().copy()
+            is_copy = np.array([i.startswith("x") and ":" in i for i in ids])
+            y[is_copy] = sim[name].values[0, 0][is_copy]
+            model[f"{term}_y"].set_value(y)
+        timings: dict[str, float] = {}
+        dt = _sample_posterior(model, config, seed, False, timings)
+        diverging = int(dt["sample_stats"]["diverging"].sum())
+        base = base or timings["sampling"]
+        print(f"  {factor:>3}x rows ({sum(len(t) for t in ev_k.terms.values()):>6}): "
+              f"sampling {timings['sampling']:6.1f} s, {timings['sampling'] / base:5.2f}x "
+              f"the ledger's (compile {timings['compile']:.0f} s apart), {diverging} "
+              "divergences", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # The default run's seed (what `make forecast` and `observe add --update` use): the
@@ -112,6 +161,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2030,
                         help="seed of the runs (another than 2030: the one-row update refits)")
     parser.add_argument("--skip-nuts", action="store_true", help="skip nutpie vs PyMC NUTS")
+    parser.add_argument("--rows", default="1,10",
+                        help="row factors to sample, comma-separated ('' skips; 100 takes "
+                        "~20 min on 2 cores)")
     args = parser.parse_args()
     seed = str(args.seed)
     print(f"gpt2030 inference benchmark: {sum(1 for _ in open(LEDGER)) - 1} ledger rows, "
@@ -152,11 +204,15 @@ def main() -> None:
         for line in err.splitlines():
             if line.startswith("gpt2030: ") and " s  (total" in line:
                 print("  " + line.removeprefix("gpt2030: "), flush=True)
+        # One posterior draw of the warm run: the simulated rows' parameters.
+        with xr.open_datatree(warm_home / "runs" / m_warm["run_id"] / "run.nc") as tree:
+            one = tree["posterior"].to_dataset().isel(chain=[0], draw=[0]).load()
     if not args.skip_nuts:
         ess_per_second(args.seed)
-    print("10x / 100x simulated rows: not measured by this version (on 2 shared cores the "
-          "100x fit of Model 1 did not finish in ~13 min; Model 2.0's series likelihood needs "
-          "its own simulator)")
+    if args.rows:
+        print("simulated rows (targets: 10x <= 2x, 100x <= 3x the ledger's sampling time):",
+              flush=True)
+        rows_scaling(args.seed, one, [int(f) for f in args.rows.split(",")])
 
 
 if __name__ == "__main__":

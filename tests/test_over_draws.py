@@ -51,10 +51,14 @@ def _pymc(model, draws, kind):
     return out.to_dataset() if isinstance(out, xr.DataTree) else out
 
 
+@pytest.fixture(scope="module")
+def log_lik(model, draws) -> xr.Dataset:
+    return over_draws.log_likelihood(model, draws)
+
+
 @pytest.mark.parametrize("kind", ["likelihood", "prior"])
-def test_log_densities_are_pymcs(model, draws, kind):
-    ours = (over_draws.log_likelihood(model, draws) if kind == "likelihood"
-            else over_draws.log_prior(model, draws))
+def test_log_densities_are_pymcs(model, draws, log_lik, kind):
+    ours = log_lik if kind == "likelihood" else over_draws.log_prior(model, draws)
     theirs = _pymc(model, draws, kind)
     assert set(ours.data_vars) == set(theirs.data_vars)
     for name in theirs.data_vars:
@@ -65,11 +69,11 @@ def test_log_densities_are_pymcs(model, draws, kind):
                                    atol=1e-9, err_msg=name)
 
 
-def test_log_likelihood_of_some_terms(model, draws):
+def test_log_likelihood_of_some_terms(model, draws, log_lik):
     some = over_draws.log_likelihood(model, draws, ["speed_obs", "benchmark_obs"])
     assert set(some.data_vars) == {"speed_obs", "benchmark_obs"}
-    np.testing.assert_allclose(some["speed_obs"].values,
-                               _pymc(model, draws, "likelihood")["speed_obs"].values)
+    for name in some.data_vars:
+        np.testing.assert_allclose(some[name].values, log_lik[name].values)
 
 
 def test_custom_distributions_are_inlined(model):
@@ -81,7 +85,7 @@ def test_custom_distributions_are_inlined(model):
 
 
 def test_predictive_is_seeded_and_shaped(model, draws):
-    names = ["compute_obs", "speed_obs", "scaling_exponent_obs"]
+    names = ["compute_obs", "scaling_exponent_obs"]
     a = over_draws.predictive(model, draws, names, seed=SEED)
     b = over_draws.predictive(model, draws, names, seed=SEED)
     c = over_draws.predictive(model, draws, names, seed=SEED + 1)
@@ -112,3 +116,16 @@ def test_predictive_matches_pymcs_distribution(model, draws):
         sd = y.std(0)
         assert np.all(np.abs(x.mean(0) - y.mean(0)) <= 5 * sd * np.sqrt(2 / n) + 1e-12), name
         assert np.all(np.abs(x.std(0) / sd - 1) <= 5 / np.sqrt(n) + 0.02), name
+
+
+def test_deterministics_are_pymcs(model, draws):
+    ours = over_draws.deterministics(model, draws)
+    with quiet_pymc(), model:
+        theirs = pm.compute_deterministics(draws, extend_dataset=True, progressbar=False,
+                                           compile_kwargs={"mode": "FAST_COMPILE"})
+    assert set(ours.data_vars) == set(theirs.data_vars)
+    assert {d.name for d in model.deterministics} <= set(ours.data_vars)
+    for name in theirs.data_vars:
+        assert ours[name].dims == theirs[name].dims, name
+        np.testing.assert_allclose(ours[name].values, theirs[name].values, rtol=1e-9,
+                                   err_msg=name)

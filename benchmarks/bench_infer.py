@@ -93,7 +93,7 @@ def ess_per_second(seed: int) -> None:
     rates = {}
     for sampler in ("nutpie", "pymc"):
         timings: dict[str, float] = {}
-        config = SamplerConfig(draws=500, tune=500, chains=2, sampler=sampler)
+        config = SamplerConfig(draws=500, tune=500, chains=2, sampler=sampler, thin=1)
         dt = _sample_posterior(model, config, seed, False, timings)
         ess = az.ess(dt["posterior"].to_dataset()[names], method="bulk")
         worst = min(names, key=lambda n: float(np.nanmin(ess[n].values)))
@@ -125,7 +125,7 @@ def rows_scaling(seed: int, one: xr.Dataset, factors: list[int]) -> None:
 
     frame = observation_frame(Ledger(LEDGER).rows())
     ev = prepare_evidence(frame, DEFAULT.expert_forecasts)
-    config = SamplerConfig(draws=1000, tune=1000, chains=2)
+    config = SamplerConfig(draws=1000, tune=1000, chains=2, thin=1)
     base = None
     for factor in factors:
         copies = [Hypothetical(name, f"x{k}:{obs}", obs, float(meas), float(y))

@@ -1,9 +1,10 @@
 """Does the sampler's verdict hold whatever the seed? ``gpt2030 diagnose``'s sampler checks
 on the shipped ledger for many seeds, printed as a table (issue #12: seeds 1-10 must pass).
 
-Run: ``.venv/bin/python benchmarks/diagnose_seeds.py [--seeds 1-10]``. The model is built and
-compiled once; each seed then samples exactly as ``gpt2030 infer --seed N`` does (same
-compiled model, same default sampler settings, same nutpie call), so the draws, and R-hat,
+Run: ``.venv/bin/python benchmarks/diagnose_seeds.py [--seeds 1-10]``. The model is built
+once; each seed then compiles (a cache hit after the first) and samples exactly as
+``gpt2030 infer --seed N`` does (same default sampler settings, same nutpie call), so the
+draws, and R-hat,
 ESS, divergences, tree depth and E-BFMI, are those ``diagnose`` judges for that run. Only the
 sampler checks are computed here: the predictive-coverage checks do not depend on the seed
 beyond Monte Carlo error. Exit 1 if any seed fails.

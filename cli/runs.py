@@ -71,9 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_sampler_args(p: argparse.ArgumentParser) -> None:
-    """``--draws --tune --chains --seed --sampler``, shared by every command that samples."""
+    """``--draws --thin --tune --chains --seed --sampler``: every command that samples."""
     d = SamplerConfig()
-    p.add_argument("--draws", type=int, default=d.draws, help="draws per chain (%(default)s)")
+    p.add_argument("--draws", type=int, default=d.draws,
+                   help="draws kept per chain (%(default)s)")
+    p.add_argument("--thin", type=int, default=d.thin,
+                   help="sampler steps per kept draw (%(default)s)")
     p.add_argument("--tune", type=int, default=d.tune, help="tuning steps (%(default)s)")
     p.add_argument("--chains", type=int, default=d.chains, help="chains (%(default)s)")
     p.add_argument("--seed", type=int, default=2030, help="random seed (%(default)s)")
@@ -83,7 +86,7 @@ def add_sampler_args(p: argparse.ArgumentParser) -> None:
 
 def sampler_config(args: argparse.Namespace) -> SamplerConfig:
     """The sampler settings given on the command line, checked."""
-    for name in ("draws", "chains"):
+    for name in ("draws", "chains", "thin"):
         if getattr(args, name) < 1:
             raise CommandError(f"--{name} must be at least 1")
     if args.tune < 0:
@@ -93,7 +96,7 @@ def sampler_config(args: argparse.Namespace) -> SamplerConfig:
         raise CommandError("nutpie needs --tune of at least 1; use --sampler pymc to sample "
                            "without tuning")
     return SamplerConfig(draws=args.draws, tune=args.tune, chains=args.chains,
-                         sampler=args.sampler)
+                         sampler=args.sampler, thin=args.thin)
 
 
 def open_ledger() -> Ledger:

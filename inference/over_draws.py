@@ -68,17 +68,33 @@ def _batched(variables: Sequence[Variable]) -> list[Variable]:
             for v in variables]
 
 
+def _vectorised(outputs: Sequence[Variable], replace: dict) -> list[Variable]:
+    """``outputs`` with a leading draw axis; one that depends on no draw is broadcast."""
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    n = next(iter(replace.values())).shape[0]
+    return [new if new.ndim == old.ndim + 1 else pt.broadcast_to(new, (n, *new.shape))
+            for old, new in zip(outputs, vectorize_graph(list(outputs), replace=replace),
+                                strict=True)]
+
+
 def _evaluate(fn, names: Sequence[str], posterior: xr.Dataset) -> list[np.ndarray]:
     """``fn`` of the draws of ``names``, chunk by chunk; outputs shaped (chain, draw, ...)."""
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    flat = [np.asarray(posterior[n].transpose("chain", "draw", ...).values).reshape(
-        n_chain * n_draw, *posterior[n].shape[2:]) for n in names]
-    parts: list[list[np.ndarray]] = []
-    for start in range(0, n_chain * n_draw, CHUNK):
+    total = n_chain * n_draw
+    flat = []
+    for name in names:
+        values = np.asarray(posterior[name].transpose("chain", "draw", ...).values)
+        flat.append(values.reshape(total, *values.shape[2:]))
+    out: list[np.ndarray] = []
+    for start in range(0, total, CHUNK):
         got = fn(*[a[start:start + CHUNK] for a in flat])
-        parts.append([np.asarray(g) for g in got])
-    return [np.concatenate([p[i] for p in parts]).reshape(n_chain, n_draw, *parts[0][i].shape[1:])
-            for i in range(len(parts[0]))] if parts else []
+        if not out:
+            out = [np.empty((total, *np.shape(g)[1:]), dtype=np.asarray(g).dtype) for g in got]
+        for whole, part in zip(out, got, strict=True):
+            whole[start:start + CHUNK] = part
+    return [a.reshape(n_chain, n_draw, *a.shape[1:]) for a in out]
 
 
 def _dataset(model: pm.Model, names: Sequence[str], arrays: Sequence[np.ndarray],
@@ -115,12 +131,11 @@ def predictive(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[str],
         The posterior predictive: one variable per name, dims (chain, draw, *its dims).
     """
     from pymc.pytensorf import compile as compile_fn
-    from pytensor.graph.replace import vectorize_graph
 
     free = list(model.free_RVs)
     batched = _batched(free)
-    outs = inline_symbolic([model[n] for n in var_names])
-    outs = vectorize_graph(outs, replace=dict(zip(free, batched, strict=True)))
+    outs = _vectorised(inline_symbolic([model[n] for n in var_names]),
+                       dict(zip(free, batched, strict=True)))
     fn = compile_fn(batched, outs, random_seed=seed, mode=MODE, on_unused_input="ignore")
     arrays = _evaluate(fn, [rv.name for rv in free], posterior)
     return _dataset(model, var_names, arrays, posterior)
@@ -141,32 +156,30 @@ def deterministics(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
         ``posterior`` with one variable more per Deterministic, dims (chain, draw, *its
         dims).
     """
-    import pytensor
-    from pytensor.graph.replace import vectorize_graph
+    from pymc.pytensorf import compile as compile_fn
 
     free = list(model.free_RVs)
     batched = _batched(free)
     names = [d.name for d in model.deterministics]
-    outs = vectorize_graph(list(model.deterministics),
-                           replace=dict(zip(free, batched, strict=True)))
-    fn = pytensor.function(batched, outs, mode=MODE, on_unused_input="ignore")
+    outs = _vectorised(model.deterministics, dict(zip(free, batched, strict=True)))
+    fn = compile_fn(batched, outs, mode=MODE, on_unused_input="ignore")
     arrays = _evaluate(fn, [rv.name for rv in free], posterior)
     return posterior.merge(_dataset(model, names, arrays, posterior))
 
 
 def _log_densities(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[str],
                    ) -> xr.Dataset:
-    import pytensor
     from pymc.model.transform.conditioning import remove_value_transforms
-    from pytensor.graph.replace import vectorize_graph
+    from pymc.pytensorf import compile as compile_fn
 
     # The stored draws are constrained values: the model without its transforms reads them.
     umodel = remove_value_transforms(model)
     values = [umodel.rvs_to_values[rv] for rv in umodel.free_RVs]
     batched = _batched(values)
-    outs = umodel.logp(vars=[umodel[n] for n in var_names], sum=False)
-    outs = vectorize_graph(outs, replace=dict(zip(values, batched, strict=True)))
-    fn = pytensor.function(batched, outs, mode=MODE, on_unused_input="ignore")
+    outs = _vectorised(umodel.logp(vars=[umodel[n] for n in var_names], sum=False),
+                       dict(zip(values, batched, strict=True)))
+    # PyMC's compile, as compute_log_likelihood's: an invalid parameter gives -inf, no error.
+    fn = compile_fn(batched, outs, mode=MODE, on_unused_input="ignore")
     arrays = _evaluate(fn, [rv.name for rv in umodel.free_RVs], posterior)
     return _dataset(model, var_names, arrays, posterior)
 

@@ -47,6 +47,7 @@ from gpt2030.inference.runs import (
     run_key,
     save_run,
 )
+from gpt2030.inference.sampling import SamplerConfig
 from gpt2030.models import build_model, get_config
 from gpt2030.models.evidence import prepare_evidence
 from gpt2030.observations import Ledger, observation_frame, observation_hash
@@ -349,7 +350,9 @@ def plan(ledger: Ledger, runs_dir: Path, request, refit: bool = False
 
 
 def _same_settings(manifest: dict, request) -> bool:
-    return (manifest.get("sampler") == request.sampler.describe()
+    recorded = manifest.get("sampler")
+    return (isinstance(recorded, dict)
+            and SamplerConfig.from_record(recorded) == request.sampler
             and manifest.get("seed") == request.seed
             and (manifest.get("config") or {}).get("name") == request.config)
 

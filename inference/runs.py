@@ -225,6 +225,10 @@ def refit_command(manifest: dict | None) -> str:
     if isinstance(sampler, dict):
         parts += [f"--{k} {sampler[k]}" for k in ("draws", "tune", "chains", "sampler")
                   if isinstance(sampler.get(k), int | str)]
+        # A run recorded without ``thin`` was not thinned.
+        thin = sampler.get("thin", 1)
+        if isinstance(thin, int):
+            parts.append(f"--thin {thin}")
     if isinstance(m.get("seed"), int):
         parts.append(f"--seed {m['seed']}")
     return " ".join(parts)

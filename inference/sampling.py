@@ -27,10 +27,7 @@ SAMPLERS = ("nutpie", "pymc", "numpyro")
 class SamplerConfig:
     """How to sample: the run's stored settings."""
 
-    # Model 2.0's served-speed hierarchy (alias spread and the series' noise and
-    # autocorrelation) mixes slowly: with 2,500 draws a chain, R-hat reached 1.012 and bulk
-    # ESS 389 on one seed. With 5,000 (Model 2.1, benchmarks/diagnose_seeds.py, seeds 1-10)
-    # the worst R-hat is ~1.006 and the lowest bulk ESS ~1,100: both with margin.
+    #: Draws kept per chain (the stored run's ``draw`` dimension).
     draws: int = 5000
     tune: int = 1000
     chains: int = 4
@@ -39,10 +36,30 @@ class SamplerConfig:
     # and the random walks' heavy-tailed (Student-t) steps have regions of high curvature
     # where a smaller step avoids divergences (0.95 left 4-7 in 10,000 draws).
     target_accept: float = 0.99
+    #: Sampler steps per kept draw: ``draws * thin`` are sampled, every ``thin``-th kept.
+    # The served-speed hierarchy (alias spread, the series' autocorrelation) mixes slowly:
+    # 5,000 draws a chain kept bulk ESS ~1,000 and R-hat at 1.002-1.007, but one seed in ten
+    # at 1.012 (benchmarks/diagnose_seeds.py), a verdict that flips with the machine.
+    # Twice the steps halve R-hat's excess over 1; thinning keeps the run's size, and so
+    # the predictive, diagnostics, saving and every report, as they were.
+    thin: int = 2
 
     def describe(self) -> dict[str, object]:
-        """JSON-serialisable settings."""
-        return asdict(self)
+        """JSON-serialisable settings.
+
+        ``thin`` only when not 1, so that the runs made before it existed (unthinned) keep
+        their keys.
+        """
+        d = asdict(self)
+        if self.thin == 1:
+            del d["thin"]
+        return d
+
+    @classmethod
+    def from_record(cls, record: dict) -> SamplerConfig:
+        """The settings a run's manifest records (no ``thin``: the run was not thinned)."""
+        known = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
+        return cls(**{"thin": 1, **known})
 
 
 def cache_entries() -> int:
@@ -176,13 +193,13 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
             compiled = nutpie.compile_pymc_model(model, freeze_model=True,
                                                  var_names=[rv.name for rv in model.free_RVs])
         timings["compile"] = progress.timings["compile"]
-        with progress.stage("sample", key="sampling",
-                            detail=f"{config.chains} chains x {config.draws} draws"):
-            dt = nutpie.sample(compiled, draws=config.draws, tune=config.tune,
+        with progress.stage("sample", key="sampling", detail=_sampled(config)):
+            dt = nutpie.sample(compiled, draws=config.draws * config.thin, tune=config.tune,
                                chains=config.chains, cores=min(config.chains, 2), seed=seed,
                                progress_bar=progressbar, save_warmup=False,
                                target_accept=config.target_accept)
         timings["sampling"] = progress.timings["sampling"]
+        dt = thinned(dt, config.thin)
         # nutpie stores the free parameters; add every Deterministic of the model.
         with progress.stage("trajectory", key="deterministics",
                             detail="vectorised over the draws"):
@@ -197,12 +214,67 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
         return dt
     if config.sampler in ("pymc", "numpyro"):
         with progress.stage("sample", key="sampling",
-                            detail=f"{config.chains} chains x {config.draws} draws, "
-                            "compilation included"), quiet_pymc(), model:
-            dt = pm.sample(draws=config.draws, tune=config.tune, chains=config.chains, cores=1,
+                            detail=f"{_sampled(config)}, compilation included"), \
+                quiet_pymc(), model:
+            dt = pm.sample(draws=config.draws * config.thin, tune=config.tune,
+                           chains=config.chains, cores=1,
                            random_seed=seed, nuts_sampler=config.sampler,
                            target_accept=config.target_accept,
                            progressbar=progressbar, compute_convergence_checks=False)
         timings["sampling"] = progress.timings["sampling"]
-        return dt
+        return thinned(dt, config.thin)
     raise ValueError(f"unknown sampler {config.sampler!r}; one of {', '.join(SAMPLERS)}")
+
+
+def _sampled(config: SamplerConfig) -> str:
+    kept = f"{config.chains} chains x {config.draws} draws"
+    return kept if config.thin == 1 else \
+        f"{kept} (1 in {config.thin} of {config.draws * config.thin})"
+
+
+#: Sample stats flagging a problem in a draw: a kept draw carries the flag if any of the
+#: draws it stands for had it, so that thinning never hides a divergence.
+_FLAGS = ("diverging", "maxdepth_reached", "reached_max_treedepth")
+
+
+def thinned(dt: xr.DataTree, thin: int) -> xr.DataTree:
+    """Every ``thin``-th draw of every group over ``draw`` (the last of each block).
+
+    A kept draw's divergence and tree-depth flags are those of its whole block; its other
+    sample stats (energy, step size, tree depth) are its own, so E-BFMI describes the
+    stored chain's transitions (``thin`` sampler steps each).
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A sampled run: ``posterior`` and ``sample_stats`` (and any group) over
+        ``(chain, draw)``.
+    thin : int
+
+    Returns
+    -------
+    xarray.DataTree
+        Draws relabelled 0, 1, ...
+    """
+    import numpy as np
+    import xarray as xr
+
+    if thin == 1:
+        return dt
+    groups = {}
+    for name, node in dt.children.items():
+        ds = node.to_dataset()
+        if "draw" not in ds.dims:
+            groups[name] = ds
+            continue
+        n_kept = ds.sizes["draw"] // thin
+        kept = ds.isel(draw=slice(thin - 1, n_kept * thin, thin))
+        for flag in _FLAGS:
+            if name == "sample_stats" and flag in ds:
+                block = ds[flag].isel(draw=slice(0, n_kept * thin))
+                axis = block.dims.index("draw")
+                values = np.asarray(block.values)
+                shape = (*values.shape[:axis], n_kept, thin, *values.shape[axis + 1:])
+                kept[flag] = (block.dims, values.reshape(shape).any(axis=axis + 1))
+        groups[name] = kept.assign_coords(draw=np.arange(n_kept))
+    return xr.DataTree.from_dict(groups)

@@ -22,6 +22,8 @@ from gpt2030.models import DEFAULT, build_model
 from gpt2030.observations import Ledger, observation_frame
 
 DRAWS = 40
+#: Draws per evaluation in these tests: 80 draws make 12 chunks, the last one short.
+SMALL_CHUNK = 7
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +53,17 @@ def _pymc(model, draws, kind):
     return out.to_dataset() if isinstance(out, xr.DataTree) else out
 
 
+@pytest.fixture(autouse=True)
+def _small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many chunks, so that a mistake in putting them back in order shows."""
+    monkeypatch.setattr(over_draws, "CHUNK", SMALL_CHUNK)
+
+
 @pytest.fixture(scope="module")
 def log_lik(model, draws) -> xr.Dataset:
-    return over_draws.log_likelihood(model, draws)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(over_draws, "CHUNK", SMALL_CHUNK)
+        return over_draws.log_likelihood(model, draws)
 
 
 @pytest.mark.parametrize("kind", ["likelihood", "prior"])
@@ -97,6 +107,16 @@ def test_predictive_is_seeded_and_shaped(model, draws):
         assert not np.allclose(a[name].values, c[name].values), name
 
 
+def test_predictive_follows_each_draws_parameters(model, draws):
+    """Draw i of the predictive is made with parameter draw i: the scaling exponent's
+    reports sit on the exponent (measurement errors 0.01-0.03, prior spread ~0.1)."""
+    pp = over_draws.predictive(model, draws, ["scaling_exponent_obs"], seed=SEED)
+    reported = pp["scaling_exponent_obs"].mean("scaling_exponent_id").values.ravel()
+    exponent = draws["scaling_exponent"].values.ravel()
+    assert np.corrcoef(reported, exponent)[0, 1] > 0.9
+    assert np.abs(reported - exponent).mean() < 0.05
+
+
 @pytest.mark.slow
 def test_predictive_matches_pymcs_distribution(model, draws):
     """One parameter draw repeated: per row, the mean and spread of 4,000 predictive draws
@@ -111,6 +131,8 @@ def test_predictive_matches_pymcs_distribution(model, draws):
             xr.DataTree.from_dict({"posterior": one}), var_names=names, random_seed=SEED,
             progressbar=False, compile_kwargs={"mode": "FAST_COMPILE"}
         )["posterior_predictive"]
+    first, second = (ours["compute_obs"].values[0, i * 1000:(i + 1) * 1000] for i in (0, 1))
+    assert not np.allclose(first, second)  # the random stream moves on between chunks
     for name in names:
         x, y = ours[name].values[0], theirs[name].values[0]
         sd = y.std(0)

@@ -291,8 +291,7 @@ def test_update_reuses_the_run_and_exits_1_when_diagnostics_fail(
     rows = broken_run.observations().reset_index(drop=True)[list(FIELDS)]
     rows.to_csv(home / "observations" / "ledger.csv", index=False)
     m = broken_run.manifest
-    fields = SamplerConfig.__dataclass_fields__
-    sampler = SamplerConfig(**{k: v for k, v in m["sampler"].items() if k in fields})
+    sampler = SamplerConfig.from_record(m["sampler"])
     request = InferRequest(config=m["config"]["name"], sampler=sampler, seed=m["seed"])
     rows = select_rows(Ledger(ledger_path()).rows(), None)
     key = run_key(observation_hash(rows), get_config(request.config).describe(),
@@ -304,9 +303,8 @@ def test_update_reuses_the_run_and_exits_1_when_diagnostics_fail(
         "(model or run key changed): rebuild it with tests/data/make_fixtures.py")
     args = argparse.Namespace(config=request.config, seed=request.seed, force=False,
                               **{k: getattr(sampler, k) for k in ("draws", "tune", "chains",
-                                                                  "sampler")})
-    if "target_accept" in fields and not hasattr(args, "target_accept"):
-        args.target_accept = sampler.target_accept
+                                                                  "sampler", "thin")})
+    args.target_accept = sampler.target_accept
     assert run_update(args) == 1
     out = capsys.readouterr().out
     assert f"reusing run {broken_run.id}" in out

@@ -106,7 +106,7 @@ def fixture_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("GPT2030_HOME", str(tmp_path))
     s = run.manifest["sampler"]
     request = InferRequest(config="default", seed=run.manifest["seed"],
-                           sampler=SamplerConfig(**s))
+                           sampler=SamplerConfig.from_record(s))
     return tmp_path, run, request
 
 
@@ -245,7 +245,7 @@ def test_update_cli_takes_the_reweight_path_and_says_so(fixture_home, capsys) ->
         m["sampler"]["target_accept"] = SamplerConfig().target_accept
         (run.path / "manifest.json").write_text(json.dumps(m))
     args = ["--seed", str(request.seed), "--draws", str(s.draws), "--tune", str(s.tune),
-            "--chains", str(s.chains)]
+            "--chains", str(s.chains), "--thin", str(s.thin)]
     assert main(["observe", "add", *[f"--{k}={v}" for k, v in INNOCUOUS.items() if v]]) == 0
     capsys.readouterr()
     status = main(["update", *args])

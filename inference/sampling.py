@@ -179,8 +179,8 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
                              "without tuning")
 
         # Only the free parameters: the Deterministics (whole trajectories) are computed
-        # afterwards with PyTensor, whose compiled code is cached on disk; asking numba to
-        # compile them too costs ~25% more compile time on every run.
+        # afterwards, vectorised over the draws (over_draws); asking numba to compile them
+        # into nutpie's function too costs ~25% more compile time on every run.
         # nutpie's C-callable wrapper (numba.cfunc) is compiled in every process: numba cannot
         # cache it (it uses dynamic globals); the PyTensor functions inside it are cached.
         # The wrapper's cost grows with the model's shared variables (one extraction

@@ -28,7 +28,7 @@ import pytest
 import xarray as xr
 from common import SEED
 
-from gpt2030.inference import scoring
+from gpt2030.inference import over_draws, scoring
 from gpt2030.inference.predictions import (
     ledger_table,
     plan,
@@ -124,11 +124,8 @@ def test_pit_of_resolved_predictions_is_uniform_when_the_world_follows_the_model
     pool = _restrict(params.isel(draw=slice(N_DATASETS, None)), rep_model)
     with rep_model, quiet_pymc():
         pm.set_data(data)
-        ll = pm.compute_log_likelihood(
-            xr.DataTree.from_dict({"posterior": pool.expand_dims(chain=[0])}),
-            var_names=[f"{t}_obs" for t in PAST_TERMS], extend_inferencedata=False,
-            progressbar=False)
-    ll = ll.to_dataset() if isinstance(ll, xr.DataTree) else ll
+    ll = over_draws.log_likelihood(rep_model, pool.expand_dims(chain=[0]),
+                                   [f"{t}_obs" for t in PAST_TERMS])
     loglik = np.zeros((POOL, N_DATASETS))
     for term in PAST_TERMS:
         arr = np.asarray(ll[f"{term}_obs"].isel(chain=0).values)  # (draw, row)

@@ -167,8 +167,27 @@ def deterministics(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
     return posterior.merge(_dataset(model, names, arrays, posterior))
 
 
-def _log_densities(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[str],
-                   ) -> xr.Dataset:
+def log_densities(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[str],
+                  ) -> xr.Dataset:
+    """The elementwise log-density of observed and free variables at every draw.
+
+    One graph for all of them (``infer`` asks for the log-likelihood and the log-prior
+    together): :func:`log_likelihood` and :func:`log_prior` are its two usual selections.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    posterior : xarray.Dataset
+        The free parameters' draws.
+    var_names : sequence of str
+        Observed or free variables of ``model``.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per name, dims (chain, draw, *its dims); free variables on the
+        constrained scale (no Jacobian), as PyMC's ``compute_log_prior`` gives them.
+    """
     from pymc.model.transform.conditioning import remove_value_transforms
     from pymc.pytensorf import compile as compile_fn
 
@@ -203,7 +222,7 @@ def log_likelihood(model: pm.Model, posterior: xr.Dataset,
     """
     names = list(var_names) if var_names is not None else [rv.name
                                                           for rv in model.observed_RVs]
-    return _log_densities(model, posterior, names)
+    return log_densities(model, posterior, names)
 
 
 def log_prior(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
@@ -220,4 +239,4 @@ def log_prior(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
         One variable per free parameter, on the constrained scale (no Jacobian), as PyMC's
         ``compute_log_prior`` gives it.
     """
-    return _log_densities(model, posterior, [rv.name for rv in model.free_RVs])
+    return log_densities(model, posterior, [rv.name for rv in model.free_RVs])

@@ -150,10 +150,12 @@ def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = F
     with progress.stage("predictive", key="predictive_and_log_densities",
                         detail="vectorised over the draws"):
         draws = post["posterior"].to_dataset()
-        post["posterior_predictive"] = over_draws.predictive(
-            model, draws, [rv.name for rv in model.observed_RVs], seed)
-        post["log_likelihood"] = over_draws.log_likelihood(model, draws)
-        post["log_prior"] = over_draws.log_prior(model, draws)
+        observed = [rv.name for rv in model.observed_RVs]
+        post["posterior_predictive"] = over_draws.predictive(model, draws, observed, seed)
+        free = [rv.name for rv in model.free_RVs]
+        densities = over_draws.log_densities(model, draws, [*observed, *free])
+        post["log_likelihood"] = densities[observed]
+        post["log_prior"] = densities[free]
     timings["predictive_and_log_densities"] = progress.timings["predictive_and_log_densities"]
     for name in ("prior", "prior_predictive"):
         post[name] = dt[name].to_dataset()

@@ -191,6 +191,16 @@ def test_no_default_run_is_refused_not_replaced_by_another(
     assert "no run of the default config" in one_line_error(err)
 
 
+@pytest.mark.parametrize("flag", ["--thin", "--draws", "--chains"])
+def test_sampler_counts_below_one_are_refused_before_anything_is_written(
+        home: Path, flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    before = tree(home)
+    code, out, err = run(capsys, "infer", flag, "0")
+    assert code == 2 and out == ""
+    assert f"{flag} must be at least 1" in one_line_error(err)
+    assert tree(home) == before and not (home / "runs").exists()
+
+
 # --- 3. corrupt runs -----------------------------------------------------------------------
 
 

@@ -352,9 +352,15 @@ def sampler_checks(dt: xr.DataTree, table: pd.DataFrame | None = None) -> list[C
         share = float(np.asarray(stats[depth_stat].values, dtype=float).mean())
         checks.append(Check("treedepth", share, f"<= {TREEDEPTH_SHARE_MAX}",
                             share <= TREEDEPTH_SHARE_MAX, "share of draws at the maximum depth"))
-    if "energy" in stats and stats["energy"].sizes.get("draw", 0) > 2:
+    if "e_bfmi" in stats:  # a thinned run: E-BFMI of every sampler step, before thinning
+        bfmi = np.asarray(stats["e_bfmi"].values, dtype=float)
+    elif "energy" in stats and stats["energy"].sizes.get("draw", 0) > 2:
         with degenerate_ok():
-            bfmi = np.asarray(azs.bfmi(stats.to_dataset())["energy"].values, dtype=float)
+            bfmi = np.asarray(azs.bfmi(stats.to_dataset()[["energy"]])["energy"].values,
+                              dtype=float)
+    else:
+        bfmi = None
+    if bfmi is not None:
         low = float(np.min(bfmi)) if np.all(np.isfinite(bfmi)) else float("nan")
         checks.append(Check("e_bfmi", low, f">= {EBFMI_MIN}", bool(low >= EBFMI_MIN),
                             "lowest chain"))

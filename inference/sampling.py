@@ -243,8 +243,9 @@ def thinned(dt: xr.DataTree, thin: int) -> xr.DataTree:
     """Every ``thin``-th draw of every group over ``draw`` (the last of each block).
 
     A kept draw's divergence and tree-depth flags are those of its whole block; its other
-    sample stats (energy, step size, tree depth) are its own, so E-BFMI describes the
-    stored chain's transitions (``thin`` sampler steps each).
+    sample stats (energy, step size, tree depth) are its own. E-BFMI needs consecutive
+    sampler steps (the kept chain's energies, ``thin`` steps apart, would read near 1 and
+    hide a problem), so it is computed before thinning and kept as ``e_bfmi`` per chain.
 
     Parameters
     ----------
@@ -258,6 +259,7 @@ def thinned(dt: xr.DataTree, thin: int) -> xr.DataTree:
     xarray.DataTree
         Draws relabelled 0, 1, ...
     """
+    import arviz_stats as azs
     import numpy as np
     import xarray as xr
 
@@ -271,6 +273,8 @@ def thinned(dt: xr.DataTree, thin: int) -> xr.DataTree:
             continue
         n_kept = ds.sizes["draw"] // thin
         kept = ds.isel(draw=slice(thin - 1, n_kept * thin, thin))
+        if name == "sample_stats" and "energy" in ds:
+            kept["e_bfmi"] = azs.bfmi(ds[["energy"]])["energy"]
         for flag in _FLAGS:
             if name == "sample_stats" and flag in ds:
                 block = ds[flag].isel(draw=slice(0, n_kept * thin))

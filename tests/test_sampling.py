@@ -41,6 +41,28 @@ def test_thinning_keeps_every_thin_th_draw_and_every_flag() -> None:
     assert checks["divergences"].value == 1 and not checks["divergences"].passed
 
 
+def test_e_bfmi_is_that_of_every_sampler_step_not_of_the_kept_draws() -> None:
+    # Energy of an AR(1) chain with autocorrelation 0.9: E-BFMI is 2 (1 - 0.9) = 0.2 over
+    # consecutive steps (a failure), but 2 (1 - 0.81) = 0.38 over draws two steps apart.
+    rng = np.random.default_rng(12)
+    energy = np.zeros((2, 4000))
+    for i in range(1, 4000):
+        energy[:, i] = 0.9 * energy[:, i - 1] + rng.normal(size=2)
+    tree = _tree(4000)
+    tree["sample_stats"] = tree["sample_stats"].to_dataset().assign(
+        energy=(("chain", "draw"), energy))
+    every_step = {c.name: c for c in sampler_checks(tree)}["e_bfmi"].value
+    out = thinned(tree, 2)
+    kept = {c.name: c for c in sampler_checks(out)}["e_bfmi"]
+    assert 0.15 < every_step < 0.25
+    assert kept.value == every_step and not kept.passed
+    # What the kept chain alone would read: a pass.
+    naive = sampler_checks(xr.DataTree.from_dict({
+        "posterior": out["posterior"].to_dataset(),
+        "sample_stats": out["sample_stats"].to_dataset().drop_vars("e_bfmi")}))
+    assert {c.name: c for c in naive}["e_bfmi"].value > max(0.3, 1.5 * every_step)
+
+
 def test_no_thinning_is_the_same_tree() -> None:
     tree = _tree()
     assert thinned(tree, 1) is tree

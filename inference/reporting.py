@@ -296,9 +296,12 @@ def prior_dominance(dt: xr.DataTree, year: int, parameters: list[str],
             psd = float(np.nanstd(np.asarray(p.values, float)))
             frame.loc[name, "sd_ratio"] = float(np.nanstd(np.asarray(da.values, float))) / psd \
                 if psd > 0 else math.nan
-    if {"log_prior", "log_likelihood"} <= set(dt.children):
+    covered = {row.parameter for row in stored or []}
+    # The stored rows win where they cover a quantity: power-scale only the others.
+    scale = {name: da for name, da in values.items() if name not in covered}
+    if scale and {"log_prior", "log_likelihood"} <= set(dt.children):
         sub = xr.DataTree.from_dict({
-            "posterior": xr.Dataset(values),
+            "posterior": xr.Dataset(scale),
             "log_prior": dt["log_prior"].to_dataset(),
             "log_likelihood": dt["log_likelihood"].to_dataset(),
         })
@@ -308,7 +311,7 @@ def prior_dominance(dt: xr.DataTree, year: int, parameters: list[str],
         except (ValueError, KeyError, TypeError) as err:
             frame["diagnosis"] = f"power-scaling failed: {type(err).__name__}"
         else:
-            for name in values:
+            for name in scale:
                 if name in summary.index:
                     frame.loc[name, ["psense_prior", "psense_likelihood", "diagnosis"]] = [
                         float(summary.loc[name, "prior"]),

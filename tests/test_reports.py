@@ -682,6 +682,26 @@ def test_a_reweighted_runs_drivers_show_its_parents_prior_dominance(
         "Power-scaled on this run's resampled draws" in html
 
 
+def test_prior_dominance_power_scales_only_what_the_stored_rows_do_not_cover(
+        small_run: Run, small_dt: xr.DataTree) -> None:
+    from gpt2030.inference.diagnostics import Sensitivity
+    from gpt2030.inference.reporting import (
+        prior_dominance,
+        report_context,
+        scalar_parameters,
+    )
+
+    params = scalar_parameters(small_dt, list(report_context(small_run).manifest.priors))
+    fresh = prior_dominance(small_dt, 2030, params)
+    stored = [Sensitivity(p, 0.5, 0.25, "stored") for p in params[:3]]
+    frame = prior_dominance(small_dt, 2030, params, stored)
+    assert frame.loc[params[:3], "diagnosis"].tolist() == ["stored"] * 3
+    assert frame.loc[params[:3], "psense_prior"].tolist() == [0.5] * 3
+    rest = [n for n in frame.index if n not in params[:3]]
+    assert fresh.loc[rest].equals(frame.loc[rest])  # the others exactly as power-scaled
+    assert frame.loc[rest, "psense_prior"].notna().any()
+
+
 def test_evidence_appendix_is_collapsible_and_written_as_csv(report: Path,
                                                              small_dt: xr.DataTree) -> None:
     import csv

@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,10 @@ window.addEventListener('load', () => {
   const top = (el) => el.getBoundingClientRect().top + window.scrollY;
   const appendix = document.getElementById('evidence');
   const out = {
-    width: doc.clientWidth, height: doc.scrollHeight,
+    width: doc.clientWidth, height: doc.scrollHeight, scroll_width: doc.scrollWidth,
+    figures: [...document.querySelectorAll('figure img')]
+      .filter(i => !i.closest('details:not([open])')).map(i => {
+      const r = i.getBoundingClientRect(); return [r.left, r.right, r.top]; }),
     appendix_top: appendix ? top(appendix) : null,
     sections: [...document.querySelectorAll('section')].map(s => s.id),
     details: [...document.querySelectorAll('#evidence details')].map(d => ({
@@ -86,14 +90,15 @@ def test_report_renders_in_headless_chromium(report_html: Path, tmp_path: Path) 
     assert len(distinct) > 50
 
 
-def measure(report_html: Path, tmp_path: Path, open_all: bool = False) -> dict:
+def measure(report_html: Path, tmp_path: Path, open_all: bool = False,
+            width: int = WIDTH) -> dict:
     """Render a copy of the report with :data:`MEASURE` added; return its numbers."""
     html = report_html.read_text(encoding="utf-8")
     assert "<script" not in html.lower(), "the report itself must hold no script"
     copy = report_html.parent / "measured.html"
     script = MEASURE.replace("OPEN_ALL", "true" if open_all else "false")
     copy.write_text(html.replace("</body>", script + "</body>"), encoding="utf-8")
-    result = _chromium(f"--window-size={WIDTH},900", "--virtual-time-budget=5000",
+    result = _chromium(f"--window-size={width},900", "--virtual-time-budget=5000",
                        "--dump-dom", copy.as_uri(), profile=tmp_path / "profile")
     found = re.search(r'<pre id="measured">(.*?)</pre>', result.stdout, re.S)
     assert found, f"no measurement; chromium said: {result.stderr[-2000:]}"
@@ -131,6 +136,25 @@ def test_report_layout_in_chromium(report_html: Path, tmp_path: Path) -> None:
     assert opened["appendix_top"] == pytest.approx(m["appendix_top"], abs=2)
     assert opened["appendix_top"] < opened["height"] / 3, (opened["appendix_top"],
                                                             opened["height"])
+
+
+@needs_chromium
+def test_report_reads_on_a_narrow_screen(report_html: Path, tmp_path: Path) -> None:
+    """At 800 px (a tablet, half a laptop screen) the figures stack in one column and
+    nothing makes the page scroll sideways: wide tables scroll inside their own box.
+    (Figures in a closed <details> are not shown, so not measured.)"""
+    m = measure(report_html, tmp_path, width=800)
+    assert m["width"] <= 800
+    assert m["scroll_width"] <= m["width"] + 1, m["scroll_width"]
+    figures = m["figures"]
+    assert len(figures) >= 3
+    assert all(0 <= left and right <= m["width"] + 1 for left, right, _ in figures)
+    # one column: no two figures side by side (each starts below the one before it)
+    tops = [top for _, _, top in figures]
+    assert all(b > a for a, b in pairwise(tops)), tops
+    wide = measure(report_html, tmp_path)  # at 1400 px some figures share a row
+    wide_tops = [top for _, _, top in wide["figures"]]
+    assert len(set(wide_tops)) < len(wide_tops)
 
 
 @needs_chromium

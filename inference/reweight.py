@@ -47,7 +47,7 @@ from gpt2030.inference.runs import (
     run_key,
     save_run,
 )
-from gpt2030.inference.sampling import SamplerConfig
+from gpt2030.inference.sampling import SamplerConfig, observed_data
 from gpt2030.models import build_model, get_config
 from gpt2030.models.evidence import prepare_evidence
 from gpt2030.observations import Ledger, observation_frame, observation_hash
@@ -296,16 +296,6 @@ def structure_change(model: pm.Model, post: xr.Dataset, free: list[str]) -> str 
     return None
 
 
-def _observed_data(model: pm.Model) -> xr.Dataset:
-    observed = {rv.name: model.rvs_to_values[rv].eval() for rv in model.observed_RVs}
-    return xr.Dataset(
-        {name: (model.named_vars_to_dims.get(name, ()), values)
-         for name, values in observed.items()},
-        coords={d: np.asarray(model.coords[d]) for name in observed
-                for d in model.named_vars_to_dims.get(name, ())},
-    )
-
-
 def plan(ledger: Ledger, runs_dir: Path, request, refit: bool = False
          ) -> tuple[Run, Run | None] | Refit:
     """Decide whether the update can reweight.
@@ -445,7 +435,7 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
         pp = _take(pp_old[[v for v in pp_old.data_vars if v not in affected]], idx)
         fresh = over_draws.predictive(model, tree["posterior"][free], affected, seed)
         tree["posterior_predictive"] = pp.merge(fresh)
-        tree["observed_data"] = _observed_data(model)
+        tree["observed_data"] = observed_data(model)
         for name in ("prior", "prior_predictive"):
             tree[name] = dt_base[name].to_dataset()
         tree["observations"] = current

@@ -28,7 +28,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
-import arviz as az
+# arviz_stats, not the ``arviz`` umbrella: the umbrella also imports arviz_plots and with it
+# matplotlib.pyplot (~0.5 s of every command that diagnoses or reports), and the statistics
+# are arviz_stats' own functions (``az.loo`` is ``arviz_stats.loo``).
 import arviz_stats as azs
 import numpy as np
 import pandas as pd
@@ -303,7 +305,7 @@ def convergence_frame(dt: xr.DataTree) -> pd.DataFrame:
         Indexed by ``var[coord]`` labels.
     """
     with degenerate_ok():
-        return az.summary(dt, var_names=free_parameters(dt), kind="all", round_to="none")
+        return azs.summary(dt, var_names=free_parameters(dt), kind="all", round_to="none")
 
 
 def _worst(values: pd.Series, largest: bool) -> tuple[float, str]:
@@ -434,7 +436,7 @@ def relative_ess(dt: xr.DataTree) -> float:
     if post.sizes["chain"] < 2:
         return 1.0
     with degenerate_ok():
-        ess = np.concatenate([np.ravel(v.values) for v in az.ess(post, method="mean")
+        ess = np.concatenate([np.ravel(v.values) for v in azs.ess(post, method="mean")
                               .data_vars.values()])
     r = float(np.mean(ess)) / n if ess.size else 1.0
     return r if np.isfinite(r) and r > 0 else 1.0
@@ -463,7 +465,7 @@ def loo_weights(dt: xr.DataTree, var: str, r_eff: float | None = None
     r_eff = relative_ess(dt) if r_eff is None else r_eff
     try:
         with quiet_arviz():
-            loo = az.loo(dt, var_name=var, pointwise=True, reff=r_eff)
+            loo = azs.loo(dt, var_name=var, pointwise=True, reff=r_eff)
     except ValueError:
         return None
     return loo.log_weights, loo.pareto_k
@@ -630,7 +632,7 @@ def sensitivity_table(dt: xr.DataTree) -> list[Sensitivity]:
         PSIS cannot smooth the power-scaling weights (a stuck chain).
     """
     with quiet_arviz():
-        frame = az.psense_summary(dt, var_names=free_parameters(dt), threshold=PSENSE_THRESHOLD)
+        frame = azs.psense_summary(dt, var_names=free_parameters(dt), threshold=PSENSE_THRESHOLD)
     return [Sensitivity(str(name), float(row["prior"]), float(row["likelihood"]),
                         str(row["diagnosis"])) for name, row in frame.iterrows()]
 

@@ -149,11 +149,11 @@ def psis_weights(log_ratios: np.ndarray, r_eff: float | None = None) -> Weights:
         # and there is no tail to fit (k-hat 0 by convention).
         return Weights(np.full(lr.shape, -math.log(lr.size)), 0.0, float(lr.size))
     if r_eff is None:
-        import arviz as az
+        import arviz_stats as azs
 
         ratios = np.exp(xr.DataArray(lr - np.max(lr), dims=_SAMPLE_DIMS))
         try:
-            r_eff = float(az.ess(ratios.to_dataset(name="w"), method="mean",
+            r_eff = float(azs.ess(ratios.to_dataset(name="w"), method="mean",
                                  relative=True)["w"])
         except (ValueError, TypeError):
             r_eff = 1.0
@@ -380,8 +380,8 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
         why = _compare_rows(stored, current)
         if why:
             return Refit(why)
-        added = [i for i in current["obs_id"].values.astype(str)
-                 if i not in set(stored.index.astype(str))]
+        known = set(stored.index.astype(str))  # once, not once per current row
+        added = [i for i in current["obs_id"].values.astype(str) if i not in known]
         if not added:
             return Refit("no added observations")
         info["detail"] = f"{len(added)} added observation(s)"

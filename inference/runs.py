@@ -29,6 +29,7 @@ import math
 import re
 import shutil
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -314,11 +315,9 @@ class Run:
         BrokenRunError
             When the file cannot be read (damaged after it was checked).
         """
-        import xarray as xr
-
         if not self._tree:
             try:
-                self._tree.append(xr.load_datatree(self.path / RUN_FILE))
+                self._tree.append(_read_tree(self.path / RUN_FILE))
             except (OSError, ValueError, KeyError, RuntimeError) as err:
                 raise BrokenRunError(self.id, f"{RUN_FILE} cannot be read "
                                      f"({_first_line(err)})", self.manifest) from None
@@ -329,6 +328,34 @@ class Run:
     def observations(self) -> pd.DataFrame:
         """The ledger rows the run was fitted to, with each row's role in the model."""
         return observations_from_datatree(self.datatree())
+
+
+#: The ``run.nc`` files this process read last, by file identity (:func:`_read_tree`): one
+#: update reads the fitted parent to reweight it, and its report compares the new run with
+#: that same parent through another :class:`Run` object.
+_READ_TREES: OrderedDict[tuple, xr.DataTree] = OrderedDict()
+#: Two trees (a few hundred MB each for the shipped ledger): the parent and the new run.
+_READ_TREES_SIZE = 2
+
+
+def _read_tree(nc: Path) -> xr.DataTree:
+    """``nc`` read eagerly, or the tree this process read from the very same file.
+
+    The same file is the same path, device, inode, size and modification time: a run's
+    file is written once, atomically (a new inode), never in place.
+    """
+    import xarray as xr
+
+    st = nc.stat()
+    identity = (str(nc.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if identity in _READ_TREES:
+        _READ_TREES.move_to_end(identity)
+        return _READ_TREES[identity]
+    tree = xr.load_datatree(nc)
+    _READ_TREES[identity] = tree
+    while len(_READ_TREES) > _READ_TREES_SIZE:
+        _READ_TREES.popitem(last=False)
+    return tree
 
 
 @dataclass(frozen=True)

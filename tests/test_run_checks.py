@@ -154,3 +154,26 @@ def test_floats_are_stored_plain_and_counts_compressed_whatever_the_tree_carries
     xr.testing.assert_identical(back["posterior"].to_dataset(),
                                 inherited["posterior"].to_dataset())
     assert back["sample_stats"]["diverging"].dtype == bool
+
+
+def test_a_file_is_read_once_per_process_until_it_changes(
+        saved: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    # update reads the fitted parent to reweight it, and its report compares the new run
+    # with that parent through another Run object: the file is read once.
+    reads = []
+    real = xr.load_datatree
+    monkeypatch.setattr(xr, "load_datatree", lambda p, *a, **k: reads.append(p) or real(p))
+    first = Run(saved.path, saved.manifest).datatree()
+    second = Run(saved.path, saved.manifest).datatree()
+    assert len(reads) == 1
+    xr.testing.assert_identical(first, second)
+    second["posterior"] = second["posterior"].to_dataset().drop_vars("a")  # a caller's edit
+    assert "a" in Run(saved.path, saved.manifest).datatree()["posterior"]
+    # The file replaced (as a new run folder's would be): read again, and damage is seen.
+    nc = saved.path / RUN_FILE
+    data = nc.read_bytes()
+    nc.unlink()
+    nc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BrokenRunError):
+        Run(saved.path, saved.manifest).datatree()
+    assert len(reads) == 2

@@ -399,10 +399,10 @@ def test_loo_weights_are_smoothed_once_per_log_likelihood_content(
     with diagnostics.quiet_arviz():
         fresh = arviz_stats.loo(small_dt, var_name=var, pointwise=True, reff=r_eff)
     xr.testing.assert_identical(first[0], fresh.log_weights)
+    xr.testing.assert_identical(first[1], fresh.pareto_k)
     calls = []
-    real = diagnostics.azs.loo
-    monkeypatch.setattr(diagnostics.azs, "loo",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = diagnostics._psislw
+    monkeypatch.setattr(diagnostics, "_psislw", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = loo_weights(small_dt.copy(deep=True), var, r_eff)  # equal content, other arrays
     assert calls == [] and again is first
     changed = small_dt.copy(deep=True)

@@ -41,6 +41,7 @@ from gpt2030.inference.runs import (
     MANIFEST,
     Run,
     RunError,
+    keep_saved_tree,
     latest_run,
     load_run,
     observations_to_dataset,
@@ -526,4 +527,4 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
     manifest = run_manifest(key, rows, roles, config, request, report, timings,
                             cutoff=None, prior_only=False, **fields)
     progress.note(f"posterior {path_line(manifest)}")
-    return save_run(dt, manifest, runs_dir), False
+    return keep_saved_tree(save_run(dt, manifest, runs_dir), dt), False

@@ -110,14 +110,19 @@ def observation_changes(a: pd.DataFrame, b: pd.DataFrame
     ids_a, ids_b = set(a.index.astype(str)), set(b.index.astype(str))
     added = [ObservationRow(**_row(b, i)) for i in sorted(ids_b - ids_a)]
     removed = [ObservationRow(**_row(a, i)) for i in sorted(ids_a - ids_b)]
+    both = sorted(ids_a & ids_b)
+    compared = [f for f in VALUE_FIELDS if f in a.columns and f in b.columns]
+    # Each field's cells as text, a column at a time (cell by cell, ``.at`` cost ~0.3 s
+    # for a ledger of 500 rows; ``tolist`` gives the cells ``.at`` gives).
+    text_a = {f: [str(v) for v in a.loc[both, f].tolist()] for f in compared}
+    text_b = {f: [str(v) for v in b.loc[both, f].tolist()] for f in compared}
     changed = []
-    for i in sorted(ids_a & ids_b):
-        fields = [f for f in VALUE_FIELDS if f in a.columns and f in b.columns
-                  and str(a.at[i, f]) != str(b.at[i, f])]
+    for n, i in enumerate(both):
+        fields = [f for f in compared if text_a[f][n] != text_b[f][n]]
         if fields:
             changed.append(ChangedRow(**_row(b, i), changed_fields=tuple(fields),
-                                      before={f: str(a.at[i, f]) for f in fields},
-                                      after={f: str(b.at[i, f]) for f in fields}))
+                                      before={f: text_a[f][n] for f in fields},
+                                      after={f: text_b[f][n] for f in fields}))
     return added, removed, changed
 
 

@@ -21,14 +21,18 @@ What is reported but informational (never fails a run)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
-import arviz as az
+# arviz_stats, not the ``arviz`` umbrella: the umbrella also imports arviz_plots and with it
+# matplotlib.pyplot (~0.5 s of every command that diagnoses or reports), and the statistics
+# are arviz_stats' own functions (``az.loo`` is ``arviz_stats.loo``).
 import arviz_stats as azs
 import numpy as np
 import pandas as pd
@@ -303,7 +307,7 @@ def convergence_frame(dt: xr.DataTree) -> pd.DataFrame:
         Indexed by ``var[coord]`` labels.
     """
     with degenerate_ok():
-        return az.summary(dt, var_names=free_parameters(dt), kind="all", round_to="none")
+        return azs.summary(dt, var_names=free_parameters(dt), kind="all", round_to="none")
 
 
 def _worst(values: pd.Series, largest: bool) -> tuple[float, str]:
@@ -440,7 +444,7 @@ def relative_ess(dt: xr.DataTree) -> float:
     if post.sizes["chain"] < 2:
         return 1.0
     with degenerate_ok():
-        ess = np.concatenate([np.ravel(v.values) for v in az.ess(post, method="mean")
+        ess = np.concatenate([np.ravel(v.values) for v in azs.ess(post, method="mean")
                               .data_vars.values()])
     r = float(np.mean(ess)) / n if ess.size else 1.0
     return r if np.isfinite(r) and r > 0 else 1.0
@@ -463,16 +467,50 @@ def loo_weights(dt: xr.DataTree, var: str, r_eff: float | None = None
     -------
     tuple of xarray.DataArray, or None
         ``az.loo``'s smoothed log weights over ``(<term>_id, chain, draw)`` (not normalised)
-        and ``k`` per observation; ``None`` when PSIS cannot smooth them (a likelihood that is
-        constant over the draws, as from a chain that never moved).
+        and ``k`` per observation (its PSIS step, ``psislw``, alone); ``None`` when PSIS
+        cannot smooth them (a likelihood that is constant over the draws, as from a chain
+        that never moved).
     """
     r_eff = relative_ess(dt) if r_eff is None else r_eff
+    key = _loo_key(dt["log_likelihood"][var], r_eff)
+    if key in _LOO_MEMO:
+        _LOO_MEMO.move_to_end(key)
+        return _LOO_MEMO[key]
     try:
         with quiet_arviz():
-            loo = az.loo(dt, var_name=var, pointwise=True, reff=r_eff)
+            # ``az.loo``'s own smoothing step (it returns these very arrays as its
+            # ``log_weights`` and ``pareto_k``), without the elpd it computes besides:
+            # ~1/3 of its time, and nothing here reads the elpd.
+            got = _psislw(dt["log_likelihood"][var], r_eff)
     except ValueError:
-        return None
-    return loo.log_weights, loo.pareto_k
+        got = None
+    _LOO_MEMO[key] = got
+    while len(_LOO_MEMO) > _LOO_MEMO_SIZE:
+        _LOO_MEMO.popitem(last=False)
+    return got
+
+
+#: PSIS-LOO results by their inputs' content (:func:`_loo_key`): ``update`` diagnoses a run
+#: (LOO-PIT) and then reports it (influence), and both smooth the same weights of the same
+#: log-likelihood (~1 s for the model's ten terms); hashing a term's values costs ~1/20 of
+#: smoothing them. Bounded: about one run's terms (the model has ten; ~80 MB of weights).
+_LOO_MEMO: OrderedDict[tuple, tuple[xr.DataArray, xr.DataArray] | None] = OrderedDict()
+_LOO_MEMO_SIZE = 12
+
+
+def _psislw(log_lik: xr.DataArray, r_eff: float) -> tuple[xr.DataArray, xr.DataArray]:
+    """PSIS of leave-one-out: smoothed log weights and Pareto k (arviz_stats' ``psislw``)."""
+    return log_lik.azstats.psislw(r_eff=r_eff, dim=["chain", "draw"])
+
+
+def _loo_key(log_lik: xr.DataArray, r_eff: float) -> tuple:
+    """What ``az.loo`` of one term reads (its log-likelihood, labels and ``reff``), hashed."""
+    digest = hashlib.sha256(np.ascontiguousarray(log_lik.values).view(np.uint8))
+    for name in log_lik.dims:
+        if name in log_lik.coords:
+            digest.update(repr((name, log_lik[name].values.tolist())).encode())
+    return (log_lik.name, log_lik.dims, log_lik.shape, str(log_lik.dtype), float(r_eff),
+            digest.hexdigest())
 
 
 def _loo_tree(dt: xr.DataTree) -> xr.DataTree:
@@ -534,7 +572,20 @@ def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]
     has_loglik = "log_likelihood" in dt.children
     r_eff = relative_ess(dt) if has_loglik else 1.0
     loo_dt = _loo_tree(dt) if has_loglik else dt
-    for var in observation_terms(dt):
+    names = observation_terms(dt)
+    psis = {var: loo_weights(loo_dt, var, r_eff) for var in names
+            if has_loglik and var in dt["log_likelihood"].data_vars}
+    psis = {var: got for var, got in psis.items() if got is not None}
+    pits: dict[str, xr.DataArray] = {}
+    for var, (log_w, khat) in psis.items():
+        # arviz_stats' ``loo_pit`` on the term's draws, as ``azs.loo_pit(loo_dt, ...)``
+        # computes it, without the relative efficiency of the posterior that the top-level
+        # function estimates first (~0.25 s) and does not use when given the weights.
+        with quiet_arviz():
+            pits[var], _ = loo_dt["posterior_predictive"][var].azstats.loo_pit(
+                y_obs=loo_dt["observed_data"][var], log_weights=log_w, pareto_k=khat,
+                sample_dims=["chain", "draw"])
+    for var in names:
         term = var.removesuffix("_obs")
         y = dt["observed_data"][var]
         obs_dim = y.dims[0]
@@ -545,16 +596,9 @@ def predictive_fit(dt: xr.DataTree) -> tuple[list[TermFit], list[ObservationFit]
         q = np.quantile(rep, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
         in50 = (yv >= q[1]) & (yv <= q[3])
         in90 = (yv >= q[0]) & (yv <= q[4])
-        psis = loo_weights(loo_dt, var, r_eff) \
-            if has_loglik and var in dt["log_likelihood"].data_vars else None
-        if psis is not None:
-            log_w, khat = psis
-            with quiet_arviz():
-                pit_ds = azs.loo_pit(loo_dt, var_names=[var],
-                                     log_weights=xr.Dataset({var: log_w}),
-                                     pareto_k=xr.Dataset({var: khat}))
-            pit = np.asarray(pit_ds[var].sel({obs_dim: y[obs_dim]}).values, dtype=float)
-            k = np.asarray(khat.sel({obs_dim: y[obs_dim]}).values, dtype=float)
+        if var in psis:
+            pit = np.asarray(pits[var].sel({obs_dim: y[obs_dim]}).values, dtype=float)
+            k = np.asarray(psis[var][1].sel({obs_dim: y[obs_dim]}).values, dtype=float)
         else:  # plain posterior predictive p-values, not leave-one-out
             pit = (rep < yv[:, None]).mean(axis=1) + 0.5 * (rep == yv[:, None]).mean(axis=1)
             k = np.full(len(yv), np.inf if has_loglik else np.nan)
@@ -630,7 +674,7 @@ def sensitivity_table(dt: xr.DataTree) -> list[Sensitivity]:
         PSIS cannot smooth the power-scaling weights (a stuck chain).
     """
     with quiet_arviz():
-        frame = az.psense_summary(dt, var_names=free_parameters(dt), threshold=PSENSE_THRESHOLD)
+        frame = azs.psense_summary(dt, var_names=free_parameters(dt), threshold=PSENSE_THRESHOLD)
     return [Sensitivity(str(name), float(row["prior"]), float(row["likelihood"]),
                         str(row["diagnosis"])) for name, row in frame.iterrows()]
 

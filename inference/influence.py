@@ -73,12 +73,18 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray,
     """
     order = np.argsort(values, kind="stable")
     x = values[order]
-    w = weights[:, order]
-    mid = np.cumsum(w, axis=1) - 0.5 * w  # ECDF at each sorted draw's midpoint
-    rows = np.arange(len(w))
+    # ECDF at each sorted draw's midpoint, cumsum(w) - 0.5 w, computed in place: the
+    # (N, S) passes over the weights are the cost (~0.1 s for a run's 500 rows x 20,000
+    # draws), and halving is exact, so the values are those of the plain expression.
+    w = np.take(weights, order, axis=1)
+    mid = np.cumsum(w, axis=1)
+    w *= 0.5
+    mid -= w
+    del w
+    rows = np.arange(len(mid))
     out = []
     for p in np.atleast_1d(q):
-        j = np.clip((mid < p).sum(axis=1), 1, len(x) - 1)
+        j = np.clip(np.count_nonzero(mid < p, axis=1), 1, len(x) - 1)
         lo, hi = mid[rows, j - 1], mid[rows, j]
         with np.errstate(divide="ignore", invalid="ignore"):
             frac = np.where(hi > lo, (p - lo) / (hi - lo), 0.5)
@@ -139,7 +145,7 @@ def influence_table(dt: xr.DataTree, year: int = YEAR, top: int | None = None) -
     draws = {key: headline_draws(dt, key, year) for key in HEADLINES}  # chain-major, flattened
     full = {key: float(np.median(v)) for key, v in draws.items()}
     r_eff = relative_ess(dt)
-    frames = []
+    frames, rows = [], []
     for var in observation_terms(dt):
         if var not in dt["log_likelihood"].data_vars:
             continue
@@ -155,14 +161,18 @@ def influence_table(dt: xr.DataTree, year: int = YEAR, top: int | None = None) -
             log_w, khat = psis
             weights = normalised_weights(log_w.sel({obs_dim: ll[obs_dim]}))
             k = np.asarray(khat.sel({obs_dim: ll[obs_dim]}).values, dtype=float)
-        frame = pd.DataFrame({"obs_id": ids, "term": var.removesuffix("_obs"), "pareto_k": k})
-        with degenerate_ok():
-            for key, values in draws.items():
-                frame[key] = safe_log10(weighted_median(values, weights)) - safe_log10(full[key])
-        frames.append(frame)
+        frames.append(pd.DataFrame({"obs_id": ids, "term": var.removesuffix("_obs"),
+                                    "pareto_k": k}))
+        rows.append(weights)
     if not frames:
         raise ValueError("the run has no observed variables in its log_likelihood group")
     table = pd.concat(frames, ignore_index=True)
+    # Every term's rows in one weighted median per headline: one sort of its draws, not one
+    # per term (each row's median is computed on its own, so the values are the same).
+    weights = np.concatenate(rows)
+    with degenerate_ok():
+        for key, values in draws.items():
+            table[key] = safe_log10(weighted_median(values, weights)) - safe_log10(full[key])
     keys = list(HEADLINES)
     shifts = table[keys].abs()
     table["reliable"] = table["pareto_k"] <= PARETO_K_MAX

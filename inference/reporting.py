@@ -275,7 +275,7 @@ def prior_dominance(dt: xr.DataTree, year: int, parameters: list[str],
         ``psense_likelihood``, ``diagnosis`` (``az.psense_summary``) and ``prior_dominated``
         (sd ratio >= :data:`PRIOR_DOMINATED_SD_RATIO` or a strong prior diagnosed).
     """
-    import arviz as az
+    import arviz_stats as azs
 
     post = dt["posterior"].to_dataset()
     prior = dt["prior"].to_dataset() if "prior" in dt.children else None
@@ -307,7 +307,7 @@ def prior_dominance(dt: xr.DataTree, year: int, parameters: list[str],
         })
         try:
             with quiet_arviz():
-                summary = az.psense_summary(sub)
+                summary = azs.psense_summary(sub)
         except (ValueError, KeyError, TypeError) as err:
             frame["diagnosis"] = f"power-scaling failed: {type(err).__name__}"
         else:

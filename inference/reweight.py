@@ -41,13 +41,14 @@ from gpt2030.inference.runs import (
     MANIFEST,
     Run,
     RunError,
+    keep_saved_tree,
     latest_run,
     load_run,
     observations_to_dataset,
     run_key,
     save_run,
 )
-from gpt2030.inference.sampling import SamplerConfig
+from gpt2030.inference.sampling import SamplerConfig, observed_data
 from gpt2030.models import build_model, get_config
 from gpt2030.models.evidence import prepare_evidence
 from gpt2030.observations import Ledger, observation_frame, observation_hash
@@ -149,11 +150,11 @@ def psis_weights(log_ratios: np.ndarray, r_eff: float | None = None) -> Weights:
         # and there is no tail to fit (k-hat 0 by convention).
         return Weights(np.full(lr.shape, -math.log(lr.size)), 0.0, float(lr.size))
     if r_eff is None:
-        import arviz as az
+        import arviz_stats as azs
 
         ratios = np.exp(xr.DataArray(lr - np.max(lr), dims=_SAMPLE_DIMS))
         try:
-            r_eff = float(az.ess(ratios.to_dataset(name="w"), method="mean",
+            r_eff = float(azs.ess(ratios.to_dataset(name="w"), method="mean",
                                  relative=True)["w"])
         except (ValueError, TypeError):
             r_eff = 1.0
@@ -296,16 +297,6 @@ def structure_change(model: pm.Model, post: xr.Dataset, free: list[str]) -> str 
     return None
 
 
-def _observed_data(model: pm.Model) -> xr.Dataset:
-    observed = {rv.name: model.rvs_to_values[rv].eval() for rv in model.observed_RVs}
-    return xr.Dataset(
-        {name: (model.named_vars_to_dims.get(name, ()), values)
-         for name, values in observed.items()},
-        coords={d: np.asarray(model.coords[d]) for name in observed
-                for d in model.named_vars_to_dims.get(name, ())},
-    )
-
-
 def plan(ledger: Ledger, runs_dir: Path, request, refit: bool = False
          ) -> tuple[Run, Run | None] | Refit:
     """Decide whether the update can reweight.
@@ -390,8 +381,8 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
         why = _compare_rows(stored, current)
         if why:
             return Refit(why)
-        added = [i for i in current["obs_id"].values.astype(str)
-                 if i not in set(stored.index.astype(str))]
+        known = set(stored.index.astype(str))  # once, not once per current row
+        added = [i for i in current["obs_id"].values.astype(str) if i not in known]
         if not added:
             return Refit("no added observations")
         info["detail"] = f"{len(added)} added observation(s)"
@@ -445,7 +436,7 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
         pp = _take(pp_old[[v for v in pp_old.data_vars if v not in affected]], idx)
         fresh = over_draws.predictive(model, tree["posterior"][free], affected, seed)
         tree["posterior_predictive"] = pp.merge(fresh)
-        tree["observed_data"] = _observed_data(model)
+        tree["observed_data"] = observed_data(model)
         for name in ("prior", "prior_predictive"):
             tree[name] = dt_base[name].to_dataset()
         tree["observations"] = current
@@ -536,4 +527,4 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
     manifest = run_manifest(key, rows, roles, config, request, report, timings,
                             cutoff=None, prior_only=False, **fields)
     progress.note(f"posterior {path_line(manifest)}")
-    return save_run(dt, manifest, runs_dir), False
+    return keep_saved_tree(save_run(dt, manifest, runs_dir), dt), False

@@ -29,6 +29,7 @@ import math
 import re
 import shutil
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -314,11 +315,9 @@ class Run:
         BrokenRunError
             When the file cannot be read (damaged after it was checked).
         """
-        import xarray as xr
-
         if not self._tree:
             try:
-                self._tree.append(xr.load_datatree(self.path / RUN_FILE))
+                self._tree.append(_read_tree(self.path / RUN_FILE))
             except (OSError, ValueError, KeyError, RuntimeError) as err:
                 raise BrokenRunError(self.id, f"{RUN_FILE} cannot be read "
                                      f"({_first_line(err)})", self.manifest) from None
@@ -329,6 +328,34 @@ class Run:
     def observations(self) -> pd.DataFrame:
         """The ledger rows the run was fitted to, with each row's role in the model."""
         return observations_from_datatree(self.datatree())
+
+
+#: The ``run.nc`` files this process read last, by file identity (:func:`_read_tree`): one
+#: update reads the fitted parent to reweight it, and its report compares the new run with
+#: that same parent through another :class:`Run` object.
+_READ_TREES: OrderedDict[tuple, xr.DataTree] = OrderedDict()
+#: Two trees (a few hundred MB each for the shipped ledger): the parent and the new run.
+_READ_TREES_SIZE = 2
+
+
+def _read_tree(nc: Path) -> xr.DataTree:
+    """``nc`` read eagerly, or the tree this process read from the very same file.
+
+    The same file is the same path, device, inode, size and modification time: a run's
+    file is written once, atomically (a new inode), never in place.
+    """
+    import xarray as xr
+
+    st = nc.stat()
+    identity = (str(nc.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if identity in _READ_TREES:
+        _READ_TREES.move_to_end(identity)
+        return _READ_TREES[identity]
+    tree = xr.load_datatree(nc)
+    _READ_TREES[identity] = tree
+    while len(_READ_TREES) > _READ_TREES_SIZE:
+        _READ_TREES.popitem(last=False)
+    return tree
 
 
 @dataclass(frozen=True)
@@ -422,11 +449,18 @@ def package_versions() -> dict[str, str]:
 
 def observations_to_dataset(frame: pd.DataFrame, roles: pd.Series) -> xr.Dataset:
     """The ledger rows as a Dataset over ``obs_id`` (strings), with each row's role."""
+    import numpy as np
     import xarray as xr
 
-    data = {f: ("obs_id", frame[f].astype(str).to_numpy()) for f in FIELDS if f != "id"}
-    data["role"] = ("obs_id", roles.reindex(frame.index).fillna("").astype(str).to_numpy())
-    return xr.Dataset(data, coords={"obs_id": frame["id"].astype(str).to_numpy()})
+    # Fixed-width unicode, the dtype these strings have when a run is read back: a tree kept
+    # in memory after saving (:func:`keep_saved_tree`) is then the tree the file holds.
+    def text(column: pd.Series) -> np.ndarray:
+        # From a list: numpy sizes an object array of empty strings as <U2, a list as <U1.
+        return np.array(column.astype(str).tolist(), dtype=str)
+
+    data = {f: ("obs_id", text(frame[f])) for f in FIELDS if f != "id"}
+    data["role"] = ("obs_id", text(roles.reindex(frame.index).fillna("")))
+    return xr.Dataset(data, coords={"obs_id": text(frame["id"])})
 
 
 def observations_from_datatree(dt: xr.DataTree) -> pd.DataFrame:
@@ -488,21 +522,56 @@ def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path) -> Run:
     final = runs_dir / manifest["run_id"]
     # A run folder appears complete, or not at all (a killed save leaves a ``.tmp-*``).
     with atomic_path(final, directory=True, prefix=f".tmp-{manifest['run_id']}-") as tmp:
-        dt.to_netcdf(tmp / RUN_FILE, encoding=_compressed(dt))
+        dt.to_netcdf(tmp / RUN_FILE, encoding=_storage(dt))
         # What lets a listing check run.nc without opening it (see check_run).
         manifest = {**manifest, "run_nc_bytes": (tmp / RUN_FILE).stat().st_size}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return Run(final, manifest)
 
 
-def _compressed(dt: xr.DataTree) -> dict[str, dict[str, dict[str, object]]]:
-    """Compression for every numeric variable (zlib): trajectories of draws shrink ~3x.
+def keep_saved_tree(run: Run, dt: xr.DataTree) -> Run:
+    """``run`` holding ``dt``, the tree just saved as its ``run.nc``, instead of re-reading it.
 
-    Level 1: on a run of the shipped ledger, level 4 made the same file (158 MB) and took
-    1.5 s longer to write (measured 2026-11-28).
+    For a tree that reads back as it is: numbers, and strings as fixed-width unicode (as
+    :func:`observations_to_dataset` makes them); a reweighted run's tree is checked to be so
+    by tests/test_reweight.py. ``update`` registers predictions from the run and reports it
+    right after saving it (~0.3 s to read back for the shipped ledger).
+
+    Parameters
+    ----------
+    run : Run
+        What :func:`save_run` returned.
+    dt : xarray.DataTree
+        The tree it saved.
+
+    Returns
+    -------
+    Run
+        The same run, its tree in memory.
     """
+    kept = Run(run.path, run.manifest)
+    kept._tree.append(dt)
+    return kept
+
+
+def _storage(dt: xr.DataTree) -> dict[str, dict[str, dict[str, object]]]:
+    """How ``run.nc`` stores each numeric variable: floats plain, integers and flags zlib'd.
+
+    The floats are draws of continuous quantities, whose mantissas are noise to zlib: on a
+    run of the shipped ledger (20,000 draws, 2026-11-28) zlib level 1 made its 283 MB
+    235 MB, and took ~6 s to write (the largest stage of the one-row update) and ~0.6 s more
+    to read each time. Stored plain and contiguous the file is 282 MB and writes in ~1 s.
+    The integer and boolean sampler statistics (tree depths, divergences) shrink 2-3x at no
+    measurable cost, so they stay compressed.
+
+    Every numeric variable gets its encoding here: a tree read from a run (a reweighted
+    run's groups are its parent's, resampled) carries the parent file's chunking and
+    compression, which xarray would otherwise reuse.
+    """
+    plain = {"zlib": False, "shuffle": False, "contiguous": True, "chunksizes": None}
+    packed = {"zlib": True, "complevel": 1}
     return {
-        node.path: {name: {"zlib": True, "complevel": 1}
+        node.path: {name: dict(plain if var.dtype.kind == "f" else packed)
                     for name, var in node.dataset.data_vars.items() if var.dtype.kind in "fiub"}
         for node in dt.subtree if node.has_data
     }

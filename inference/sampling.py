@@ -165,9 +165,7 @@ def fit(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool = F
 def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progressbar: bool,
                       timings: dict[str, float], progress: Progress | None = None,
                       ) -> xr.DataTree:
-    import numpy as np
     import pymc as pm
-    import xarray as xr
 
     from gpt2030.inference import over_draws
 
@@ -206,13 +204,7 @@ def _sample_posterior(model: pm.Model, config: SamplerConfig, seed: int, progres
         with progress.stage("trajectory", key="deterministics",
                             detail="vectorised over the draws"):
             dt["posterior"] = over_draws.deterministics(model, dt["posterior"].to_dataset())
-        observed = {rv.name: model.rvs_to_values[rv].eval() for rv in model.observed_RVs}
-        dt["observed_data"] = xr.Dataset(
-            {name: (model.named_vars_to_dims.get(name, ()), values)
-             for name, values in observed.items()},
-            coords={d: np.asarray(model.coords[d]) for name in observed
-                    for d in model.named_vars_to_dims.get(name, ())},
-        )
+        dt["observed_data"] = observed_data(model)
         return dt
     if config.sampler in ("pymc", "numpyro"):
         with progress.stage("sample", key="sampling",
@@ -284,3 +276,33 @@ def thinned(dt: xr.DataTree, thin: int) -> xr.DataTree:
                 kept[flag] = (block.dims, values.reshape(shape).any(axis=axis + 1))
         groups[name] = kept.assign_coords(draw=np.arange(n_kept))
     return xr.DataTree.from_dict(groups)
+
+
+def observed_data(model: pm.Model) -> xr.Dataset:
+    """The model's observed values as the ``observed_data`` group, on the model's dims.
+
+    PyMC's own ``find_observations`` (what its ``to_inference_data`` uses) reads each
+    observed variable's data container directly; evaluating each one (``.eval()``)
+    compiled a PyTensor function per term, ~2 s for the model's ten terms.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        A built model.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per observed term, with its coordinates.
+    """
+    import numpy as np
+    import xarray as xr
+    from pymc.backends.arviz import find_observations
+
+    observed = find_observations(model)
+    return xr.Dataset(
+        {name: (model.named_vars_to_dims.get(name, ()), values)
+         for name, values in observed.items()},
+        coords={d: np.asarray(model.coords[d]) for name in observed
+                for d in model.named_vars_to_dims.get(name, ())},
+    )

@@ -382,3 +382,35 @@ def test_stored_diagnostics_and_manifest_read_back_as_typed_values(run_id: str) 
     assert manifest.priors == stored["config"]["priors"] and "priors" not in manifest.config
     assert manifest.lineage == (stored["config"]["name"], stored["model_version"],
                                 stored["cutoff"], bool(stored["prior_only"]))
+
+
+def test_loo_weights_are_smoothed_once_per_log_likelihood_content(
+        small_dt: xr.DataTree, monkeypatch: pytest.MonkeyPatch) -> None:
+    # update diagnoses a run, then reports it: the report's influence table reuses the
+    # diagnostics' PSIS weights, but only for the very same log-likelihood values.
+    import arviz_stats
+
+    from gpt2030.inference import diagnostics
+
+    var = observation_terms(small_dt)[0]
+    r_eff = relative_ess(small_dt)
+    first = loo_weights(small_dt, var, r_eff)
+    assert first is not None
+    with diagnostics.quiet_arviz():
+        fresh = arviz_stats.loo(small_dt, var_name=var, pointwise=True, reff=r_eff)
+    xr.testing.assert_identical(first[0], fresh.log_weights)
+    xr.testing.assert_identical(first[1], fresh.pareto_k)
+    calls = []
+    real = diagnostics._psislw
+    monkeypatch.setattr(diagnostics, "_psislw", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = loo_weights(small_dt.copy(deep=True), var, r_eff)  # equal content, other arrays
+    assert calls == [] and again is first
+    changed = small_dt.copy(deep=True)
+    ll = changed["log_likelihood"].to_dataset()
+    ll[var] = ll[var] + xr.zeros_like(ll[var]).where(ll[var].draw != 0, -1.0)
+    changed["log_likelihood"] = ll
+    other = loo_weights(changed, var, r_eff)
+    assert calls == [1]
+    assert not np.array_equal(other[0].values, first[0].values)
+    assert loo_weights(small_dt, var, r_eff * 0.9) is not first  # another r_eff: computed
+    assert calls == [1, 1]

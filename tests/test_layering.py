@@ -54,3 +54,21 @@ def test_inference_draws_no_plots() -> None:
                  for name in imported_modules(path)
                  if name.split(".")[0] in {"matplotlib", "arviz_plots", "seaborn", "plotly"}]
     assert offenders == []
+
+
+def test_the_update_path_imports_no_plotting_library_it_does_not_draw_with() -> None:
+    """``observe add --update`` and ``update`` diagnose and report without pyplot: importing
+    the ``arviz`` umbrella would pull in arviz_plots and matplotlib.pyplot (~0.5 s a command).
+    """
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import gpt2030.cli.main, gpt2030.cli.report, gpt2030.inference.infer\n"
+            "import gpt2030.inference.reweight, gpt2030.inference.predictions\n"
+            "import gpt2030.reports.report, gpt2030.reports.sections\n"
+            "print(sorted(m for m in ('arviz', 'arviz_plots', 'matplotlib.pyplot', 'nutpie')"
+            " if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

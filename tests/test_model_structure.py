@@ -296,3 +296,18 @@ def test_trajectories_follow_the_essay_arithmetic(prior_draws: xr.DataTree) -> N
     assert ((accuracy > 0) & (accuracy < 1)).all()
     binding = p["data_binding_year"]
     assert ((binding >= YEARS[0]) & (binding <= YEARS[-1] + 1)).all()
+
+
+def test_observed_data_group_holds_each_terms_values_on_its_dims(model: pm.Model) -> None:
+    from gpt2030.inference.sampling import observed_data
+
+    ds = observed_data(model)
+    assert set(ds.data_vars) == {rv.name for rv in model.observed_RVs}
+    for rv in model.observed_RVs:
+        expected = model.rvs_to_values[rv].eval()  # what PyTensor computes from the graph
+        got = ds[rv.name]
+        assert got.dims == tuple(model.named_vars_to_dims[rv.name])
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got.values, expected)
+        dim = got.dims[0]
+        assert [str(v) for v in got[dim].values] == [str(v) for v in model.coords[dim]]

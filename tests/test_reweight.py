@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 from fixture_runs import SMALL, install
 
 from gpt2030.inference.infer import InferRequest
@@ -176,6 +177,14 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
     assert m["new_observations"] == [added["id"]]
     assert json.loads((new.path / "manifest.json").read_text())["path"] == REWEIGHTED
     dt = new.datatree()
+    # update registers and reports from the tree it saved, kept in memory: it must be the
+    # tree the file holds, down to every variable's dtype and attributes.
+    stored = xr.load_datatree(new.path / "run.nc")
+    xr.testing.assert_identical(dt, stored)
+    for node in stored.subtree:
+        for name, var in node.variables.items():
+            kept = dt[node.path].variables[name] if node.path != "/" else dt.variables[name]
+            assert (kept.dtype, kept.attrs) == (var.dtype, var.attrs), (node.path, name)
     old = run.datatree()
     assert dt["posterior"].sizes == old["posterior"].sizes
     assert added["id"] in set(dt["log_likelihood"]["compute_obs"]["compute_id"].values)

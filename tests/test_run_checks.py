@@ -127,3 +127,53 @@ def test_a_good_run_loads(saved: Run) -> None:
     assert load_run(saved.path.parent).id == RUN_ID
     assert find_run(saved.path.parent, "k" * 12).id == RUN_ID
     assert runs_module.broken_runs_with_key(saved.path.parent, "k" * 12) == []
+
+
+def test_floats_are_stored_plain_and_counts_compressed_whatever_the_tree_carries(
+        tmp_path: Path) -> None:
+    # A reweighted run's groups come from its parent's file and carry that file's zlib
+    # chunking; save_run must store the floats plain (fast to write and read) regardless.
+    import netCDF4
+
+    dt = tree(prior_only=False)
+    dt["sample_stats"] = dt["sample_stats"].to_dataset().assign(
+        tree_depth=(("chain", "draw"), np.full((2, 50), 7, dtype=np.int64)),
+        diverging=(("chain", "draw"), np.zeros((2, 50), dtype=bool)))
+    parent = tmp_path / "parent.nc"
+    dt.to_netcdf(parent, encoding={"/posterior": {"a": {"zlib": True, "complevel": 4,
+                                                        "chunksizes": (1, 10)}}})
+    inherited = xr.load_datatree(parent)
+    assert inherited["posterior"]["a"].encoding["zlib"]
+    run = save_run(inherited, manifest(prior_only=False), tmp_path / "runs")
+    with netCDF4.Dataset(run.path / RUN_FILE) as nc:
+        a = nc["posterior"]["a"]
+        assert a.filters()["zlib"] is False and a.chunking() == "contiguous"
+        for name in ("tree_depth", "diverging"):
+            assert nc["sample_stats"][name].filters()["zlib"] is True
+    back = xr.load_datatree(run.path / RUN_FILE)
+    xr.testing.assert_identical(back["posterior"].to_dataset(),
+                                inherited["posterior"].to_dataset())
+    assert back["sample_stats"]["diverging"].dtype == bool
+
+
+def test_a_file_is_read_once_per_process_until_it_changes(
+        saved: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    # update reads the fitted parent to reweight it, and its report compares the new run
+    # with that parent through another Run object: the file is read once.
+    reads = []
+    real = xr.load_datatree
+    monkeypatch.setattr(xr, "load_datatree", lambda p, *a, **k: reads.append(p) or real(p))
+    first = Run(saved.path, saved.manifest).datatree()
+    second = Run(saved.path, saved.manifest).datatree()
+    assert len(reads) == 1
+    xr.testing.assert_identical(first, second)
+    second["posterior"] = second["posterior"].to_dataset().drop_vars("a")  # a caller's edit
+    assert "a" in Run(saved.path, saved.manifest).datatree()["posterior"]
+    # The file replaced (as a new run folder's would be): read again, and damage is seen.
+    nc = saved.path / RUN_FILE
+    data = nc.read_bytes()
+    nc.unlink()
+    nc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BrokenRunError):
+        Run(saved.path, saved.manifest).datatree()
+    assert len(reads) == 2

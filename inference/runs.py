@@ -322,7 +322,8 @@ class Run:
                 raise BrokenRunError(self.id, f"{RUN_FILE} cannot be read "
                                      f"({_first_line(err)})", self.manifest) from None
         # A shallow copy: a caller that adds or drops groups or variables leaves the cached
-        # tree as stored (the arrays are shared and nothing here writes into them).
+        # tree as stored; the arrays are shared, and read-only (_read_only) so that no
+        # caller can change them under the others.
         return self._tree[0].copy(deep=False)
 
     def observations(self) -> pd.DataFrame:
@@ -351,7 +352,7 @@ def _read_tree(nc: Path) -> xr.DataTree:
     if identity in _READ_TREES:
         _READ_TREES.move_to_end(identity)
         return _READ_TREES[identity]
-    tree = xr.load_datatree(nc)
+    tree = _read_only(xr.load_datatree(nc))
     _READ_TREES[identity] = tree
     while len(_READ_TREES) > _READ_TREES_SIZE:
         _READ_TREES.popitem(last=False)
@@ -529,6 +530,23 @@ def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path) -> Run:
     return Run(final, manifest)
 
 
+def _read_only(dt: xr.DataTree) -> xr.DataTree:
+    """``dt`` with every array marked read-only, in place; returned for chaining.
+
+    A run's tree is shared: every :class:`Run` of the same file in a process, and every
+    shallow copy :meth:`Run.datatree` hands out, hold the same arrays. An in-place edit by
+    one caller would change what the others read (and no longer match the file), so it is
+    an error instead.
+    """
+    import numpy as np
+
+    for node in dt.subtree:
+        for var in node.variables.values():
+            if isinstance(var.data, np.ndarray):
+                var.data.flags.writeable = False
+    return dt
+
+
 def keep_saved_tree(run: Run, dt: xr.DataTree) -> Run:
     """``run`` holding ``dt``, the tree just saved as its ``run.nc``, instead of re-reading it.
 
@@ -550,7 +568,7 @@ def keep_saved_tree(run: Run, dt: xr.DataTree) -> Run:
         The same run, its tree in memory.
     """
     kept = Run(run.path, run.manifest)
-    kept._tree.append(dt)
+    kept._tree.append(_read_only(dt))
     return kept
 
 

@@ -169,6 +169,10 @@ def test_a_file_is_read_once_per_process_until_it_changes(
     xr.testing.assert_identical(first, second)
     second["posterior"] = second["posterior"].to_dataset().drop_vars("a")  # a caller's edit
     assert "a" in Run(saved.path, saved.manifest).datatree()["posterior"]
+    # An edit in place would change every holder's tree: the shared arrays refuse it.
+    with pytest.raises(ValueError, match="read-only"):
+        first["posterior"]["a"].values[0, 0] = -1.0
+    assert Run(saved.path, saved.manifest).datatree()["posterior"]["a"].values[0, 0] != -1.0
     # The file replaced (as a new run folder's would be): read again, and damage is seen.
     nc = saved.path / RUN_FILE
     data = nc.read_bytes()

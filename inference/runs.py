@@ -331,32 +331,40 @@ class Run:
         return observations_from_datatree(self.datatree())
 
 
-#: The ``run.nc`` files this process read last, by file identity (:func:`_read_tree`): one
-#: update reads the fitted parent to reweight it, and its report compares the new run with
-#: that same parent through another :class:`Run` object.
+#: The ``run.nc`` files this process read or saved last, by file identity (:func:`_read_tree`,
+#: :func:`keep_saved_tree`): one update reads the fitted parent to reweight it, and its
+#: report compares the new run with that same parent through another :class:`Run` object.
 _READ_TREES: OrderedDict[tuple, xr.DataTree] = OrderedDict()
 #: Two trees (a few hundred MB each for the shipped ledger): the parent and the new run.
 _READ_TREES_SIZE = 2
 
 
-def _read_tree(nc: Path) -> xr.DataTree:
-    """``nc`` read eagerly, or the tree this process read from the very same file.
+def _identity(nc: Path) -> tuple:
+    """What tells a ``run.nc`` apart: path, device, inode, size and modification time.
 
-    The same file is the same path, device, inode, size and modification time: a run's
-    file is written once, atomically (a new inode), never in place.
+    A run's file is written once, atomically (a new inode), never in place.
     """
-    import xarray as xr
-
     st = nc.stat()
-    identity = (str(nc.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    if identity in _READ_TREES:
-        _READ_TREES.move_to_end(identity)
-        return _READ_TREES[identity]
-    tree = _read_only(xr.load_datatree(nc))
+    return (str(nc.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _remember(identity: tuple, tree: xr.DataTree) -> xr.DataTree:
     _READ_TREES[identity] = tree
+    _READ_TREES.move_to_end(identity)
     while len(_READ_TREES) > _READ_TREES_SIZE:
         _READ_TREES.popitem(last=False)
     return tree
+
+
+def _read_tree(nc: Path) -> xr.DataTree:
+    """``nc`` read eagerly, or the tree this process read from (or saved as) that file."""
+    import xarray as xr
+
+    identity = _identity(nc)
+    if identity in _READ_TREES:
+        _READ_TREES.move_to_end(identity)
+        return _READ_TREES[identity]
+    return _remember(identity, _read_only(xr.load_datatree(nc)))
 
 
 @dataclass(frozen=True)
@@ -565,11 +573,10 @@ def keep_saved_tree(run: Run, dt: xr.DataTree) -> Run:
     Returns
     -------
     Run
-        The same run, its tree in memory.
+        ``run``: its file's tree is the one in memory (for any :class:`Run` of it).
     """
-    kept = Run(run.path, run.manifest)
-    kept._tree.append(_read_only(dt))
-    return kept
+    _remember(_identity(run.path / RUN_FILE), _read_only(dt))
+    return run
 
 
 def _storage(dt: xr.DataTree) -> dict[str, dict[str, dict[str, object]]]:

@@ -34,7 +34,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from gpt2030.inference import scoring
+from gpt2030.inference import over_draws, scoring
 from gpt2030.inference.infer import InferRequest, infer, select_rows
 from gpt2030.inference.progress import quiet_pymc
 from gpt2030.inference.results import (
@@ -134,8 +134,8 @@ def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int,
     cutoff run had and gets, for a level it did not have, a draw from the parameter's own
     distribution given the other parameters' posterior draws (the hierarchy for alias
     levels, the prior for benchmark levels and slopes and serving settings). A parameter the
-    cutoff model lacked altogether (a term with no rows before the cutoff) is left out, and
-    :func:`pymc.sample_posterior_predictive` draws it from its prior.
+    cutoff model lacked altogether (a term with no rows before the cutoff) is drawn the same
+    way, whole: the Dataset holds every free parameter of ``model``.
 
     Returns the Dataset and, per vector, the levels that were drawn rather than copied.
     ``compile_kwargs`` go to :func:`pymc.sample_posterior_predictive` (a compile mode).
@@ -143,8 +143,10 @@ def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int,
     dims = _free_rv_dims(model)
     keep: dict[str, xr.DataArray] = {}
     partial: list[str] = []
+    missing: list[str] = []
     for name, vdims in dims.items():
         if name not in posterior:
+            missing.append(name)
             continue
         if not vdims:
             keep[name] = posterior[name]
@@ -157,13 +159,20 @@ def transplant_posterior(posterior: xr.Dataset, model: pm.Model, seed: int,
         else:
             partial.append(name)
     new_levels: dict[str, list[str]] = {}
-    if partial:
+    if partial or missing:
         base = xr.Dataset(keep)
         with model, quiet_pymc():
             fresh = pm.sample_posterior_predictive(
-                base, var_names=partial, random_seed=seed, progressbar=False,
+                base, var_names=partial + missing, random_seed=seed, progressbar=False,
                 freeze_vars=list(keep), compile_kwargs=compile_kwargs,
-                return_inferencedata=False)  # arrays (chain, draw, level)
+                return_inferencedata=False)  # arrays (chain, draw, ...)
+        for name in missing:
+            keep[name] = xr.DataArray(np.asarray(fresh[name], dtype=float),
+                                      dims=("chain", "draw", *dims[name]),
+                                      coords={"chain": base["chain"].values,
+                                              "draw": base["draw"].values,
+                                              **{d: np.asarray(model.coords[d])
+                                                 for d in dims[name]}})
         for name in partial:
             (dim,) = dims[name]
             want = [str(x) for x in model.coords[dim]]
@@ -191,8 +200,10 @@ def model_predictive(run_dt: xr.DataTree, frame: pd.DataFrame, config_name: str,
     ``evidence`` is the whole ledger's, prepared with the cutoff's rows as the ``known``
     ones (:func:`heldout_rows`), so a served model's later reading is forecast from its
     last reading before the cutoff, never from another held-out one. ``compile_kwargs``
-    go to :func:`pymc.sample_posterior_predictive` (``{"mode": "FAST_COMPILE"}`` for a few
-    hundred draws of a graph the numba cache has not seen: pre-registered predictions).
+    go to :func:`transplant_posterior`'s draws of new levels (``{"mode": "FAST_COMPILE"}``
+    for a few hundred draws of a graph the numba cache has not seen: pre-registered
+    predictions); the held-out rows' draws are :func:`~gpt2030.inference.over_draws.
+    predictive`'s.
     """
     config = get_config(config_name)
     model = build_model(frame, config, evidence=evidence)
@@ -200,17 +211,12 @@ def model_predictive(run_dt: xr.DataTree, frame: pd.DataFrame, config_name: str,
                                             compile_kwargs)
     terms = sorted(set(heldout["term"]))
     names = [f"{t}_obs" for t in terms]
-    with model, quiet_pymc():
-        # Plain arrays (chain, draw, row): a DataTree of every term's observed data would
-        # cost more to build than the draws.
-        pp = pm.sample_posterior_predictive(post, var_names=names, random_seed=seed + 1,
-                                            progressbar=False,
-                                            freeze_vars=list(post.data_vars),
-                                            compile_kwargs=compile_kwargs,
-                                            return_inferencedata=False)
+    # Every free parameter has its draws now: one graph over all of them at once
+    # (over_draws), not PyMC's compiled function called once per draw.
+    pp = over_draws.predictive(model, post, names, seed + 1)
     draws: dict[str, np.ndarray] = {}
     for term, name in zip(terms, names, strict=True):
-        arr = np.asarray(pp[name], dtype=float)
+        arr = np.asarray(pp[name].transpose("chain", "draw", ...).values, dtype=float)
         values = arr.reshape(-1, arr.shape[-1]).T  # row x (chain, draw), chain by chain
         ids = [str(x) for x in model.coords[f"{term}_id"]]
         pos = {obs_id: i for i, obs_id in enumerate(ids)}

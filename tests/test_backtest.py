@@ -112,6 +112,33 @@ def test_transplant_keeps_known_levels_and_draws_new_ones(rows):
             [str(x) for x in full_model.coords[dim]]
 
 
+def test_transplant_draws_a_parameter_the_cutoff_run_lacked(rows):
+    """A parameter missing from the cutoff's posterior (a term with no rows yet) gets draws.
+
+    Every free parameter has draws afterwards (the vectorised predictive needs them all):
+    the missing one from its prior given the others, a new value at each draw.
+    """
+    from gpt2030.inference.infer import select_rows
+
+    config = get_config("default")
+    cut_model = build_model(observation_frame(select_rows(rows, CUTOFF)), config)
+    with cut_model:
+        prior = pm.sample_prior_predictive(draws=40, random_seed=SEED)["prior"].to_dataset()
+    full_model = build_model(observation_frame(rows), config)
+    dims = bt._free_rv_dims(full_model)
+    scalar = "bench_noise"
+    vector = next(n for n, d in dims.items() if d == ("task",))
+    post, _ = bt.transplant_posterior(prior.drop_vars([scalar, vector]), full_model, SEED)
+    assert set(dims) <= set(post.data_vars)
+    noise = post[scalar].values
+    assert noise.shape == (1, 40) and (noise > 0).all() and np.unique(noise).size == 40
+    levels = post[vector].transpose("chain", "draw", "task").values
+    assert levels.shape == (1, 40, len(full_model.coords["task"]))
+    assert np.isfinite(levels).all() and (levels.std(axis=1) > 0).all()
+    # the kept parameters are copied as they were
+    np.testing.assert_array_equal(post["compute_growth"].values, prior["compute_growth"].values)
+
+
 CUTOFF_KEYS = ["cutoff", "run_id", "config", "run_reused", "verdict", "n_train",
                "n_train_conditioning", "n_heldout", "n_scored", "overall",
                "overall_series_weighted", "by_kind", "essay",

@@ -24,8 +24,9 @@ from gpt2030.inference.results import (
     VariantRow,
     atomic_write,
 )
-from gpt2030.reports.figures import new_figure, png_bytes
+from gpt2030.reports.figures import new_figure
 from gpt2030.reports.numbers import fixed
+from gpt2030.reports.png import png_bytes
 from gpt2030.reports.render import (
     Bullets,
     Document,

@@ -10,8 +10,6 @@ unit.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -497,22 +495,3 @@ def fig_pit(counts: tuple[int, ...]) -> Figure:
     ax.set_title("Calibration of pre-registered predictions", fontsize=11, loc="left")
     ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
     return fig
-
-
-def png_bytes(fig: Figure, dpi: int = 125) -> bytes:
-    """The figure as PNG bytes.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-        The figure.
-    dpi : int
-        Resolution.
-
-    Returns
-    -------
-    bytes
-    """
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()

@@ -13,8 +13,12 @@ import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpt2030.inference.results import atomic_write
+
+if TYPE_CHECKING:
+    from gpt2030.reports.png import PendingPNG
 
 URL_RE = re.compile(r"https?://[^\s<>\"'|\]\[)(,;]+[^\s<>\"'|\]\[)(,;.:]")
 
@@ -90,7 +94,8 @@ class FigureBlock:
     """A PNG figure: a file beside the Markdown, embedded in the HTML."""
 
     filename: str
-    png: bytes
+    #: the PNG, or one being drawn (a report's figures, until :func:`with_figures_drawn`)
+    png: bytes | PendingPNG
     alt: str
     caption: str = ""
 
@@ -153,6 +158,16 @@ class Document:
                 inner = b.blocks if isinstance(b, Details) else [b]
                 found.extend(x for x in inner if isinstance(x, FigureBlock))
         return found
+
+
+def with_figures_drawn(sections: list[Section]) -> list[Section]:
+    """``sections`` with every figure's PNG bytes in place (waiting for those being drawn)."""
+    for section in sections:
+        for b in section.blocks:
+            for x in b.blocks if isinstance(b, Details) else [b]:
+                if isinstance(x, FigureBlock) and not isinstance(x.png, bytes):
+                    x.png = x.png.result()
+    return sections
 
 
 # -- HTML --------------------------------------------------------------------------------------

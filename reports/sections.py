@@ -63,6 +63,7 @@ from gpt2030.inference.targets import SCALE_UNIT, to_display
 from gpt2030.inference.voi import ValueOfInformation, for_report
 from gpt2030.reports import figures
 from gpt2030.reports.numbers import DASH, check_value, fixed, fmt, interval, interval90
+from gpt2030.reports.png import Render, Renderer, png_bytes
 from gpt2030.reports.render import (
     Banner,
     Bullets,
@@ -74,6 +75,7 @@ from gpt2030.reports.render import (
     Section,
     Table,
     linkify,
+    with_figures_drawn,
 )
 
 #: Section titles, in order: (anchor, title).
@@ -554,7 +556,8 @@ def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDiffer
 # -- 2. headline -----------------------------------------------------------------------------
 
 
-def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> Section:
+def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR,
+                     render: Render = png_bytes) -> Section:
     """2. Each headline quantity in ``year`` beside the essay's figure.
 
     Parameters
@@ -565,6 +568,9 @@ def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> S
         Its report context.
     year : int
         The year.
+    render : callable, optional
+        Draws a figure to PNG: :func:`~gpt2030.reports.png.png_bytes` (here, at once) or a
+        :class:`~gpt2030.reports.png.Renderer` (in a worker).
 
     Returns
     -------
@@ -594,7 +600,7 @@ def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR) -> S
                            "essay": essay.median, "essay_low": essay.low,
                            "essay_high": essay.high})
     figure = [FigureBlock(
-        "fig-essay.png", figures.png_bytes(figures.fig_essay_forest(forest)),
+        "fig-essay.png", render(figures.fig_essay_forest(forest)),
         "The model against the essay, quantity by quantity",
         f"Each headline with an essay figure, on its own log axis: the model's {year} median "
         "(circle), 50% interval (thick) and 90% interval (thin) above the essay's median "
@@ -634,7 +640,7 @@ def _band_turns_down(dt: xr.DataTree, name: str, q: float = 0.05) -> str:
 
 
 def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
-                         until: float | None = None) -> Section:
+                         until: float | None = None, render: Render = png_bytes) -> Section:
     """4. Fan charts: observed on the left of the latest observation, forecast on its right.
 
     Parameters
@@ -647,6 +653,9 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
         Its report context.
     until : float, optional
         The decimal year of the latest observation (a vertical line on every chart).
+    render : callable, optional
+        Draws a figure to PNG: :func:`~gpt2030.reports.png.png_bytes` (here, at once) or a
+        :class:`~gpt2030.reports.png.Renderer` (in a worker).
 
     Returns
     -------
@@ -676,7 +685,7 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
                    "trade at the same k" if essay_speed else "")
 
     def figure(filename: str, fig, alt: str, caption: str) -> FigureBlock:
-        return FigureBlock(filename, figures.png_bytes(fig), alt, caption)
+        return FigureBlock(filename, render(fig), alt, caption)
 
     # the two links the essay argues most (compute, and speed with its trade) side by side;
     # the rest of the chain in a closed group below, so that the page stays a few screens
@@ -827,7 +836,7 @@ OBSERVED_YEARS_SHOWN = 3
 
 
 def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
-                         until: float | None = None) -> Section:
+                         until: float | None = None, render: Render = png_bytes) -> Section:
     """6. Observed best scores up to the latest observation, then P(threshold) by year.
 
     Parameters
@@ -841,6 +850,9 @@ def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
     until : float, optional
         The decimal year of the latest observation: years up to it show what was observed,
         later years the model's probability.
+    render : callable, optional
+        Draws a figure to PNG: :func:`~gpt2030.reports.png.png_bytes` (here, at once) or a
+        :class:`~gpt2030.reports.png.Renderer` (in a worker).
 
     Returns
     -------
@@ -911,8 +923,8 @@ def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
             "threshold (benchmark_accuracy), unless an observed score already reached it. "
             + " ".join(status)),
         FigureBlock("fig-capabilities.png",
-                    figures.png_bytes(figures.fig_capabilities(ctx.thresholds, probabilities,
-                                                               reached, until)),
+                    render(figures.fig_capabilities(ctx.thresholds, probabilities, reached,
+                                                    until)),
                     "Capability thresholds by year",
                     "Probability each threshold is reached, from the latest observation on; "
                     "stars: thresholds an observed score reached; dotted lines: the cited "
@@ -1445,13 +1457,16 @@ def _moved(o: OpenTarget) -> str:
     return f"{o.shift:+.2f} {unit}".rstrip()
 
 
-def track_record_section(record: TrackRecord) -> Section:
+def track_record_section(record: TrackRecord, render: Render = png_bytes) -> Section:
     """11. What runs forecast before the facts were known, and how it went.
 
     Parameters
     ----------
     record : TrackRecord
         The home's prediction registry (:func:`~gpt2030.inference.predictions.track_record`).
+    render : callable, optional
+        Draws a figure to PNG: :func:`~gpt2030.reports.png.png_bytes` (here, at once) or a
+        :class:`~gpt2030.reports.png.Renderer` (in a worker).
 
     Returns
     -------
@@ -1500,7 +1515,7 @@ def track_record_section(record: TrackRecord) -> Section:
         blocks.append(Paragraph(f"{cal.n} resolved prediction(s) of {cal.n_targets} "
                                 f"target(s).{ks}"))
         blocks.append(FigureBlock("fig-track-record.png",
-                                  figures.png_bytes(figures.fig_pit(cal.pit_counts)),
+                                  render(figures.fig_pit(cal.pit_counts)),
                                   "PIT histogram of the resolved predictions",
                                   "Where each observed value fell in its pre-registered "
                                   "predictive distribution (flat: calibrated)."))
@@ -1567,27 +1582,34 @@ def build_sections(run: Run, dt: xr.DataTree | None = None,
     ctx = report_context(run)
     obs = report_observations(dt)
     until = latest_observation_year(ctx.manifest, obs)
-    influence = None
-    if draws_group(dt) == "posterior" and "log_likelihood" in dt.children:
-        influence = influence_table(dt, year=year)
-        by_id = subjects(dt)
-        influence["subject"] = influence["obs_id"].astype(str).map(by_id).fillna("")
-    diffs = essay_differences(dt, year, influence) if year == ESSAY_YEAR else []
-    trust = latest_backtest(run.path.parent, ctx.manifest.config_name)
-    return [
-        verdict_section(ctx.manifest),
-        summary_section(dt, ctx, diffs, trust, year),
-        headline_section(dt, ctx, year),
-        trajectories_section(dt, obs, ctx, until),
-        speed_trade_section(dt, year),
-        capabilities_section(dt, obs, ctx, until),
-        changes_section(run, year, dt),
-        drivers_section(run, dt, ctx, year, influence, for_report(run, dt, year)),
-        assumptions_section(dt, ctx),
-        provenance_section(run, ctx.manifest),
-        track_record_section(track_record(run.path.parent.parent, run.id)),
-        evidence_section(obs),
-    ]
+    with Renderer() as render:
+        # The sections with most figures first: a worker draws them while the influence
+        # table and the other sections are computed here.
+        trajectories = trajectories_section(dt, obs, ctx, until, render)
+        capabilities = capabilities_section(dt, obs, ctx, until, render)
+        record = track_record_section(track_record(run.path.parent.parent, run.id), render)
+        influence = None
+        if draws_group(dt) == "posterior" and "log_likelihood" in dt.children:
+            influence = influence_table(dt, year=year)
+            by_id = subjects(dt)
+            influence["subject"] = influence["obs_id"].astype(str).map(by_id).fillna("")
+        diffs = essay_differences(dt, year, influence) if year == ESSAY_YEAR else []
+        trust = latest_backtest(run.path.parent, ctx.manifest.config_name)
+        sections = [
+            verdict_section(ctx.manifest),
+            summary_section(dt, ctx, diffs, trust, year),
+            headline_section(dt, ctx, year, render),
+            trajectories,
+            speed_trade_section(dt, year),
+            capabilities,
+            changes_section(run, year, dt),
+            drivers_section(run, dt, ctx, year, influence, for_report(run, dt, year)),
+            assumptions_section(dt, ctx),
+            provenance_section(run, ctx.manifest),
+            record,
+            evidence_section(obs),
+        ]
+        return with_figures_drawn(sections)
 
 
 def report_observations(dt: xr.DataTree) -> pd.DataFrame:

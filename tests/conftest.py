@@ -4,6 +4,7 @@ diagnostics rather than their content (``fast_pipeline``)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import struct
 import zlib
@@ -99,7 +100,7 @@ def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests of commands and files around a report, not of its pictures or numbers.
 
     Two stand-ins, both outside what such a test asserts. A report's figures are built as
-    usual but not rasterised (``png_bytes`` returns a 1 x 1 PNG; rasterising is half a
+    usual but not rasterised (the report's renderer gives a 1 x 1 PNG; rasterising is half a
     report's time). And the pure functions of a run's draws that cost seconds (its
     diagnostics ``check``, the report's ``influence_table`` and ``prior_dominance``) are
     computed once per set of draws and arguments in a session: the fixture runs' draws are
@@ -108,10 +109,10 @@ def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     test_diagnostics.py, test_compare_influence_export.py and test_reports.py.
     """
     from gpt2030.inference import diagnostics, reweight
-    from gpt2030.reports import figures, sections
+    from gpt2030.reports import sections
 
     png = _tiny_png()
-    monkeypatch.setattr(figures, "png_bytes", lambda fig, dpi=125: png)
+    monkeypatch.setattr(sections, "Renderer", lambda: contextlib.nullcontext(lambda fig: png))
     check = memoized(diagnostics.check)
     monkeypatch.setattr(diagnostics, "check", check)
     monkeypatch.setattr(reweight, "check", check)

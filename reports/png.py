@@ -1,0 +1,169 @@
+"""Figures to PNG bytes, in this process or in a second one while the report goes on.
+
+Drawing a report's nine figures (matplotlib's Agg, constrained layout) takes ~3 s, a
+third of writing a report, and holds the GIL: threads do not overlap it. A
+:class:`Renderer` hands each figure, pickled, to one worker process as soon as it is built,
+and the report computes its tables meanwhile; the bytes are those :func:`png_bytes` gives
+in this process (the same matplotlib draws the same figure).
+
+The worker is ``python -m gpt2030.reports.png`` in a subprocess, not a
+``multiprocessing`` child: spawn and forkserver children import the caller's main module
+again, so a user's script without a ``__main__`` guard would run a second time. The
+worker imports matplotlib only (well under a second) and talks through files in a
+temporary folder and one line per figure on its standard streams; whatever goes wrong
+with it, the figure is drawn here instead.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+#: Resolution of the report's figures.
+DPI = 125
+
+
+def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
+    """The figure as PNG bytes.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    dpi : int
+        Resolution.
+
+    Returns
+    -------
+    bytes
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+@dataclass
+class PendingPNG:
+    """A figure's PNG bytes as the worker draws them: :meth:`result` waits for them."""
+
+    fig: Figure
+    dpi: int
+    renderer: Renderer | None = None
+    #: the worker's file of the bytes (None: drawn here)
+    path: Path | None = None
+
+    def result(self) -> bytes:
+        """The PNG bytes (drawn here when the worker could not)."""
+        if self.renderer is not None and self.path is not None \
+                and self.renderer.wait_for(self.path):
+            return self.path.read_bytes()
+        return png_bytes(self.fig, self.dpi)
+
+
+#: What draws a section's figures: :func:`png_bytes` (here, now) or a :class:`Renderer`.
+Render = Callable[[Figure], "bytes | PendingPNG"]
+
+
+class Renderer:
+    """PNG bytes of figures drawn by one worker process (a context manager).
+
+    ``renderer(fig)`` returns a :class:`PendingPNG` at once. With a single core, or where
+    the worker cannot start or fails, the figure is drawn in this process when its bytes
+    are asked for. Leaving the ``with`` block stops the worker and removes its folder: ask
+    for the bytes inside it.
+    """
+
+    def __init__(self, dpi: int = DPI) -> None:
+        self.dpi = dpi
+        self._worker: subprocess.Popen | None = None
+        self._folder: tempfile.TemporaryDirectory | None = None
+        self._sent = 0
+        self._done: set[str] = set()
+
+    def __enter__(self) -> Renderer:
+        """Start the worker (where there is a second core)."""
+        if (os.cpu_count() or 1) > 1:
+            self._folder = tempfile.TemporaryDirectory(prefix="gpt2030-figures-")
+            try:
+                self._worker = subprocess.Popen(
+                    [sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            except OSError:
+                self._worker = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Stop the worker (at once when the block raised) and remove its files."""
+        self._stop(kill=exc[0] is not None)
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+    def __call__(self, fig: Figure) -> PendingPNG:
+        """Hand ``fig`` to the worker; its bytes come with :meth:`PendingPNG.result`."""
+        pending = PendingPNG(fig, self.dpi)
+        if self._worker is None or self._folder is None:
+            return pending
+        folder = Path(self._folder.name)
+        self._sent += 1
+        src, dst = folder / f"{self._sent}.pickle", folder / f"{self._sent}.png"
+        try:
+            src.write_bytes(pickle.dumps(fig))
+            # one short line: never fills the pipe, so this never waits for the worker
+            self._worker.stdin.write(f"{src}\t{dst}\t{self.dpi}\n")
+            self._worker.stdin.flush()
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+            self._stop()
+            return pending
+        pending.renderer, pending.path = self, dst
+        return pending
+
+    def wait_for(self, path: Path) -> bool:
+        """Wait until the worker has written ``path``; False when it cannot."""
+        while str(path) not in self._done:
+            line = self._worker.stdout.readline() if self._worker is not None else ""
+            if not line:  # the worker stopped (or was never there)
+                self._stop()
+                return False
+            self._done.add(line.rstrip("\n"))
+        return True
+
+    def _stop(self, kill: bool = False) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        try:
+            if kill:
+                worker.kill()
+            worker.stdin.close()  # its input ends: an idle worker exits
+            worker.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            worker.kill()
+            worker.wait()
+        worker.stdout.close()
+
+
+def _serve() -> None:
+    """The worker: per input line (pickle, png and dpi, tab-separated) draw, write, echo png.
+
+    A figure it cannot draw gets no echo line: the worker stops, and the caller draws
+    that figure and every later one itself.
+    """
+    for line in sys.stdin:
+        src, dst, dpi = line.rstrip("\n").split("\t")
+        fig = pickle.loads(Path(src).read_bytes())
+        Path(dst).write_bytes(png_bytes(fig, int(dpi)))
+        print(dst, flush=True)
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,76 @@
+"""The report's figure renderer: a worker process's bytes are this process's bytes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from common import SEED
+
+from gpt2030.reports.png import Renderer, png_bytes
+
+
+def _figure(k: int):
+    from gpt2030.reports.figures import new_figure
+
+    rng = np.random.default_rng(SEED + k)
+    fig = new_figure(6, 3)
+    ax = fig.add_subplot()
+    ax.fill_between(np.arange(30), rng.normal(size=30), rng.normal(size=30) + 2, alpha=0.3)
+    ax.set_yscale("log" if k % 2 else "linear")
+    ax.set_title(f"figure {k}: $10^{{{k}}}$")
+    return fig
+
+
+def _own_folders() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("gpt2030-figures-*")}
+
+
+def test_the_worker_draws_the_same_bytes_and_leaves_no_files() -> None:
+    figs = [_figure(k) for k in range(4)]
+    before = _own_folders()
+    with Renderer() as render:
+        assert render._worker is not None  # two cores or more here: a worker runs
+        pending = [render(f) for f in figs]
+        got = [p.result() for p in pending]
+        assert all(p.path is not None for p in pending)  # drawn by the worker
+    assert got == [png_bytes(_figure(k)) for k in range(4)]
+    assert got[0].startswith(b"\x89PNG") and len(set(got)) == 4
+    assert _own_folders() == before
+
+
+def test_a_dead_worker_or_none_means_drawn_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    figs = [_figure(k) for k in range(3)]
+    want = [png_bytes(_figure(k)) for k in range(3)]  # a figure drawn twice can differ
+    with Renderer() as render:
+        first = render(figs[0])
+        render._worker.kill()  # dies with a figure pending
+        render._worker.wait()
+        rest = [render(f) for f in figs[1:]]
+        assert [p.result() for p in [first, *rest]] == want
+        assert render._worker is None
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with Renderer() as render:  # the worker cannot start
+        assert render._worker is None
+        assert render(_figure(0)).result() == want[0]
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
+    """multiprocessing's spawn would import the caller's script again in its child."""
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from gpt2030.reports.figures import new_figure\n"
+        "from gpt2030.reports.png import Renderer\n"
+        f"open({str(marker)!r}, 'a').write('ran\\n')\n"
+        "fig = new_figure(3, 2)\n"
+        "fig.add_subplot().plot([1, 2, 3])\n"
+        "with Renderer() as render:\n"
+        "    pending = render(fig)\n"
+        "    assert pending.result().startswith(b'\\x89PNG') and pending.path is not None\n")
+    subprocess.run([sys.executable, str(script)], check=True, cwd=tmp_path)
+    assert marker.read_text() == "ran\n"

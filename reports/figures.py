@@ -327,7 +327,7 @@ def fig_speed_vs_human(dt: xr.DataTree, until: float | None = None,
                 mec="black", ls="none", label=f"essay: {essay['traded']:g}x traded")
     ax.axhline(1.0, color=PURPLE, lw=1, ls="--", label="human thinking (1x)")
     observed_until(ax, until)
-    _finish(ax, "speed (x human thinking)",
+    _finish(ax, "serial speed (x human)",
             "Serial speed relative to human thinking")
     _legend_below(ax, ncol=3)
     return fig

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpt2030.cli import CommandError
 from gpt2030.cli.predict import checked_registry
 from gpt2030.cli.runs import add_sampler_args, load, open_ledger, sampler_config
 from gpt2030.models.priors import CONFIGS
 from gpt2030.observations import default_home
+
+if TYPE_CHECKING:
+    from gpt2030.reports.png import Renderer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -132,6 +136,15 @@ def run_update(args: argparse.Namespace) -> int:
     likelihood instead of refitted (:mod:`gpt2030.inference.reweight`), unless that is
     unreliable or impossible, and then it refits.
     """
+    from gpt2030.reports.png import Renderer
+
+    # The report's figure worker starts now, beside the validation and the fit, so that it
+    # is ready when the report begins (it waits idle meanwhile).
+    with Renderer() as renderer:
+        return _update(args, renderer)
+
+
+def _update(args: argparse.Namespace, renderer: Renderer) -> int:
     from gpt2030.inference.infer import InferRequest, infer
     from gpt2030.inference.progress import Progress
     from gpt2030.inference.reweight import try_reweight
@@ -173,7 +186,7 @@ def run_update(args: argparse.Namespace) -> int:
     from gpt2030.reports.report import write_report
 
     with progress.stage("report"):
-        path = write_report(run, default_home() / "reports" / run.id)
+        path = write_report(run, default_home() / "reports" / run.id, renderer=renderer)
     print(path)
     if verdict != "pass":
         checks = (run.manifest.get("diagnostics") or {}).get("checks", [])

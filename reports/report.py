@@ -8,6 +8,7 @@ import xarray as xr
 
 from gpt2030.inference.reporting import Manifest
 from gpt2030.inference.runs import Run
+from gpt2030.reports.png import Renderer
 from gpt2030.reports.render import Document, write_document
 from gpt2030.reports.sections import YEAR, build_sections, evidence_file
 
@@ -29,7 +30,8 @@ def default_report_dir(run: Run, home: Path | None = None) -> Path:
     return (home or run.path.parent.parent) / "reports" / run.id
 
 
-def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR) -> Document:
+def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
+                   renderer: Renderer | None = None) -> Document:
     """The report of a stored run as a :class:`Document` (nothing written).
 
     Its attachment ``evidence.csv`` holds every observation of the run.
@@ -42,6 +44,8 @@ def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR) ->
         Its DataTree, when already read.
     year : int
         The year of the headline forecast.
+    renderer : Renderer, optional
+        A figure worker already started (by default, one for this report).
 
     Returns
     -------
@@ -53,12 +57,12 @@ def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR) ->
     subtitle = (f"Run {run.id} · created {m.created or '?'} · config {m.config_name} · "
                 f"{n_obs} observations · diagnostics {m.verdict.upper()}. A Bayesian reading "
                 "of Steinhardt (2023), \"What will GPT-2030 look like?\".")
-    return Document("GPT-2030 forecast report", subtitle, build_sections(run, dt, year),
+    return Document("GPT-2030 forecast report", subtitle, build_sections(run, dt, year, renderer),
                     attachments=[evidence_file(dt)])
 
 
 def write_report(run: Run, out_dir: Path | None = None, dt: xr.DataTree | None = None,
-                 year: int = YEAR) -> Path:
+                 year: int = YEAR, renderer: Renderer | None = None) -> Path:
     """Write the report of ``run`` into ``out_dir`` (atomically); return report.html's path.
 
     Parameters
@@ -71,11 +75,13 @@ def write_report(run: Run, out_dir: Path | None = None, dt: xr.DataTree | None =
         Its DataTree, when already read.
     year : int
         The year of the headline forecast.
+    renderer : Renderer, optional
+        A figure worker already started (by default, one for this report).
 
     Returns
     -------
     pathlib.Path
         ``report.html``.
     """
-    doc = build_document(run, dt, year)
+    doc = build_document(run, dt, year, renderer)
     return write_document(doc, Path(out_dir) if out_dir else default_report_dir(run))

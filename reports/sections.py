@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -1561,8 +1562,8 @@ def track_record_section(record: TrackRecord, render: Render = png_bytes) -> Sec
 # -- all ---------------------------------------------------------------------------------------
 
 
-def build_sections(run: Run, dt: xr.DataTree | None = None,
-                   year: int = YEAR) -> list[Section]:
+def build_sections(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
+                   renderer: Renderer | None = None) -> list[Section]:
     """The twelve sections of a run's report, in order.
 
     Parameters
@@ -1573,6 +1574,9 @@ def build_sections(run: Run, dt: xr.DataTree | None = None,
         Its DataTree, when already read.
     year : int
         The year of the headline forecast.
+    renderer : Renderer, optional
+        A figure worker already started (``update`` starts one with the command, so it is
+        ready when the report begins); by default one for this report.
 
     Returns
     -------
@@ -1582,7 +1586,7 @@ def build_sections(run: Run, dt: xr.DataTree | None = None,
     ctx = report_context(run)
     obs = report_observations(dt)
     until = latest_observation_year(ctx.manifest, obs)
-    with Renderer() as render:
+    with nullcontext(renderer) if renderer is not None else Renderer() as render:
         # The sections with most figures first: a worker draws them while the influence
         # table and the other sections are computed here.
         trajectories = trajectories_section(dt, obs, ctx, until, render)

@@ -109,10 +109,13 @@ def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     test_diagnostics.py, test_compare_influence_export.py and test_reports.py.
     """
     from gpt2030.inference import diagnostics, reweight
+    from gpt2030.reports import png as renderers
     from gpt2030.reports import sections
 
     png = _tiny_png()
-    monkeypatch.setattr(sections, "Renderer", lambda: contextlib.nullcontext(lambda fig: png))
+    for module in (sections, renderers):  # a report's own renderer, and update's
+        monkeypatch.setattr(module, "Renderer",
+                            lambda: contextlib.nullcontext(lambda fig: png))
     check = memoized(diagnostics.check)
     monkeypatch.setattr(diagnostics, "check", check)
     monkeypatch.setattr(reweight, "check", check)

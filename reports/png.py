@@ -92,12 +92,12 @@ class Renderer:
     def __enter__(self) -> Renderer:
         """Start the worker (where there is a second core)."""
         if (os.cpu_count() or 1) > 1:
-            self._folder = tempfile.TemporaryDirectory(prefix="gpt2030-figures-")
             try:
+                self._folder = tempfile.TemporaryDirectory(prefix="gpt2030-figures-")
                 self._worker = subprocess.Popen(
                     [sys.executable, "-m", __name__], stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            except OSError:
+            except OSError:  # no temporary folder or no process: every figure drawn here
                 self._worker = None
         return self
 

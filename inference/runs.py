@@ -591,13 +591,22 @@ def _storage(dt: xr.DataTree) -> dict[str, dict[str, dict[str, object]]]:
 
     Every numeric variable gets its encoding here: a tree read from a run (a reweighted
     run's groups are its parent's, resampled) carries the parent file's chunking and
-    compression, which xarray would otherwise reuse.
+    compression, which xarray would otherwise reuse. An empty variable (a vector with no
+    levels, as a backtest's early cutoff has no benchmark variants) cannot be contiguous in
+    netCDF ("Invalid argument"): it is stored plain in netCDF's default layout.
     """
     plain = {"zlib": False, "shuffle": False, "contiguous": True, "chunksizes": None}
+    empty = {"zlib": False, "shuffle": False}
     packed = {"zlib": True, "complevel": 1}
+
+    def encoding(var: xr.DataArray) -> dict[str, object]:
+        if var.dtype.kind != "f":
+            return dict(packed)
+        return dict(plain if var.size else empty)
+
     return {
-        node.path: {name: dict(plain if var.dtype.kind == "f" else packed)
-                    for name, var in node.dataset.data_vars.items() if var.dtype.kind in "fiub"}
+        node.path: {name: encoding(var) for name, var in node.dataset.data_vars.items()
+                    if var.dtype.kind in "fiub"}
         for node in dt.subtree if node.has_data
     }
 

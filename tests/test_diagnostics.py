@@ -101,6 +101,22 @@ def test_store_round_trip(tmp_path: Path, small_dt: xr.DataTree) -> None:
     assert [r.id for r in list_runs(runs)] == [loaded.id]
 
 
+def test_store_saves_a_vector_with_no_levels(tmp_path: Path, small_dt: xr.DataTree) -> None:
+    """A backtest's early cutoff has vectors with no levels (no benchmark variants yet)."""
+    dt = small_dt.copy()
+    post = dt["posterior"].to_dataset()
+    empty = np.zeros((post.sizes["chain"], post.sizes["draw"], 0))
+    dt["posterior"] = xr.DataTree(post.assign(
+        no_levels=(("chain", "draw", "no_level"), empty)))
+    manifest = {**manifest_of(SMALL), "run_id": "r20300101T000000-abd",
+                "created": "2030-01-01T00:00:00+00:00"}
+    run = save_run(dt, manifest, tmp_path / "runs")
+    got = load_run(tmp_path / "runs", run.id).datatree()["posterior"]
+    assert got["no_levels"].shape == empty.shape
+    np.testing.assert_array_equal(got["compute_growth"].values,
+                                  small_dt["posterior"]["compute_growth"].values)
+
+
 def test_store_refuses_other_model_version_and_lists_only_complete_runs(home: Path) -> None:
     runs = install(home, SMALL)
     manifest = json.loads((runs / SMALL / MANIFEST).read_text())

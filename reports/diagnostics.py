@@ -85,6 +85,10 @@ def _save(pc: azp.PlotCollection, path: Path) -> Path:
     return path
 
 
+def _nonempty(ds: xr.Dataset) -> xr.Dataset:
+    return ds[[name for name, var in ds.data_vars.items() if var.size]]
+
+
 def write_plots(dt: xr.DataTree, diagnostics: Diagnostics, outdir: Path) -> list[Path]:
     """Rank plots, a predictive check and a sensitivity plot as PNGs in ``outdir``.
 
@@ -130,9 +134,14 @@ def write_plots(dt: xr.DataTree, diagnostics: Diagnostics, outdir: Path) -> list
     scalar = [s for s in sorted(diagnostics.sensitivity_all, key=lambda s: -s.prior)
               if s.parameter in post.data_vars and post[s.parameter].ndim == 2]
     if scalar and {"log_prior", "log_likelihood"} <= set(dt.children):
+        names = [s.parameter for s in scalar[:MAX_PANELS]]
+        # What power-scaling reads, without variables of no elements (a vector with no
+        # levels, as a backtest's early cutoff has no benchmark variants: arviz-stats
+        # cannot stack them over the draws).
+        scaled = xr.DataTree.from_dict({group: _nonempty(dt[group].to_dataset()) for group in
+                                        ("posterior", "log_prior", "log_likelihood")})
         with quiet_arviz():
-            names = [s.parameter for s in scalar[:MAX_PANELS]]
-            pc = azp.plot_psense_dist(dt, var_names=names, backend="matplotlib",
+            pc = azp.plot_psense_dist(scaled, var_names=names, backend="matplotlib",
                                       figure_kwargs=_figure(2 * len(names), columns=2,
                                                             height=2.0))
         written.append(_save(pc, outdir / "sensitivity.png"))

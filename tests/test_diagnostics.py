@@ -378,6 +378,23 @@ def test_report_plots_show_the_worst_and_the_key_parameters(
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow
+def test_report_plots_of_a_run_with_a_vector_of_no_levels(
+        small_dt: xr.DataTree, small_report: Diagnostics, tmp_path: Path) -> None:
+    """A backtest's early cutoff has vectors with no levels: every plot is still drawn."""
+    from gpt2030.reports.diagnostics import write_plots
+
+    dt = small_dt.copy()
+    for group in ("posterior", "log_prior"):
+        ds = dt[group].to_dataset()
+        empty = np.zeros((ds.sizes["chain"], ds.sizes["draw"], 0))
+        dt[group] = xr.DataTree(ds.assign(no_levels=(("chain", "draw", "no_level"), empty)))
+    written = write_plots(dt, dataclasses.replace(small_report), tmp_path / "plots")
+    assert sorted(p.name for p in written) == ["predictive_check.png", "rank.png",
+                                               "sensitivity.png"]
+    assert all(p.stat().st_size > 10_000 for p in written)
+
+
 def test_diagnostics_round_trip_through_json(small_report: Diagnostics) -> None:
     stored = json.loads(json.dumps(small_report.to_dict()))
     assert Diagnostics.from_dict(stored).to_dict() == stored  # key for key, value for value

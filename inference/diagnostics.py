@@ -276,6 +276,9 @@ def has_posterior(dt: xr.DataTree) -> bool:
 def free_parameters(dt: xr.DataTree) -> list[str]:
     """Names of the sampled (free) parameters: posterior variables that have log-priors.
 
+    A vector with no levels (a backtest's early cutoff has no benchmark variants yet) has
+    nothing sampled and is left out: ArviZ's statistics cannot stack it over the draws.
+
     Parameters
     ----------
     dt : xarray.DataTree
@@ -285,9 +288,10 @@ def free_parameters(dt: xr.DataTree) -> list[str]:
     -------
     list of str
     """
-    if "log_prior" in dt.children:
-        return [v for v in dt["log_prior"].data_vars if v in dt["posterior"].data_vars]
-    return list(dt["posterior"].data_vars)
+    post = dt["posterior"]
+    names = [v for v in dt["log_prior"].data_vars if v in post.data_vars] \
+        if "log_prior" in dt.children else list(post.data_vars)
+    return [v for v in names if post[v].size]
 
 
 def convergence_frame(dt: xr.DataTree) -> pd.DataFrame:

@@ -552,8 +552,12 @@ def outcome_likelihoods(dt: xr.DataTree, config_name: str, cands: list[Candidate
     post = post[free].isel(draw=slice(None, None, step))
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     picked = np.random.default_rng(seed).integers(0, n_chain * n_draw, n_outcomes)
-    chosen = post.stack(sample=("chain", "draw")).isel(sample=picked)
-    chosen = chosen.drop_vars(["sample", "chain", "draw"]).rename(sample="draw")
+    # The picked draws (chain-major flat indices), indexed pointwise rather than through a
+    # stacked sample dimension, which xarray cannot make of a vector with no levels (a
+    # backtest's early cutoff has no benchmark variants).
+    chosen = post.isel(chain=xr.DataArray(picked // n_draw, dims="sample"),
+                       draw=xr.DataArray(picked % n_draw, dims="sample"))
+    chosen = chosen.drop_vars(["chain", "draw"]).rename(sample="draw")
     chosen = chosen.expand_dims(chain=1).assign_coords(draw=np.arange(n_outcomes))
     terms = sorted({c.term for c in cands})
     where = {c: [ev2.term(c.term).ids.index(f"voi:{c.key}:{s}") for s in range(n_outcomes)]

@@ -325,3 +325,28 @@ def test_backtest_end_to_end(home, capsys):
     assert not later_ids & set(obs["id"])
     for f in ("html", "md", "png"):
         assert (home / out["files"][f].split(str(home) + "/")[1]).is_file()
+
+
+@pytest.mark.slow
+def test_an_early_cutoff_run_is_stored_diagnosed_and_valued(home, capsys):
+    """The 2021 cutoff's model has a vector with no levels (no benchmark variants yet): its
+    run is saved, and diagnose and value-of-information read it (each failed on it once)."""
+    from gpt2030.cli.main import main
+    from gpt2030.inference.runs import default_runs_dir, load_run
+
+    assert main(["backtest", "--cutoff", "2021-12-31", "--draws", "200", "--tune", "300",
+                 "--chains", "2", "--format", "json"]) == 0
+    (cut,) = json.loads(capsys.readouterr().out)["cutoffs"]
+    assert cut["n_scored"] > 0
+    run = load_run(default_runs_dir(), cut["run_id"])
+    post = run.datatree()["posterior"]
+    assert any(post[v].size == 0 for v in post.data_vars)  # the case this test is about
+    assert main(["diagnose", run.id]) in (0, 1)  # a verdict, whichever it is
+    out = capsys.readouterr().out
+    assert "verdict:" in out
+    assert sorted(p.name for p in (run.path / "diagnostics").iterdir()) == [
+        "predictive_check.png", "rank.png", "sensitivity.png"]
+    assert main(["value-of-information", "--run", run.id, "--outcomes", "20",
+                 "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["candidates"] and all(math.isfinite(c["reduction_dex"]) for c in doc["candidates"])

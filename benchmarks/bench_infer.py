@@ -15,9 +15,9 @@ included) unless said otherwise:
    Pareto k-hat and weight ESS it recorded;
 5. nutpie against PyMC's NUTS: ESS per second of the slowest free parameter, in this
    process, on a shorter run (2 chains x 500 draws, unthinned) so PyMC finishes;
-6. sampling time with every row repeated 10x (``--rows 1,10,100`` adds 100x, ~20 min more),
-   values simulated from the model at one posterior draw, against the ledger's, same
-   shorter settings.
+6. sampling time with every row repeated 10x (``--rows 1,10,100`` adds 100x: not
+   finished in 47 min on 2 cores), values simulated from the model at one posterior draw,
+   against the ledger's, same shorter settings.
 
 Targets (issue #12, 2 cores): cold infer <= 90 s; warm re-infer <= 20 s; one-row update on
 the reweight path <= 10 s; nutpie >= 2x PyMC NUTS in ESS/s; 10x rows <= 2x and 100x rows
@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--skip-nuts", action="store_true", help="skip nutpie vs PyMC NUTS")
     parser.add_argument("--rows", default="1,10",
                         help="row factors to sample, comma-separated ('' skips; 100 takes "
-                        "~20 min on 2 cores)")
+                        "more than 47 min on 2 cores)")
     args = parser.parse_args()
     seed = str(args.seed)
     print(f"gpt2030 inference benchmark: {sum(1 for _ in open(LEDGER)) - 1} ledger rows, "

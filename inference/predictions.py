@@ -71,7 +71,9 @@ KEPT_DRAWS = 300
 #: At most this many posterior draws make a prediction (thinned evenly along each chain):
 #: enough for the 1st and 99th percentiles; more would only cost time.
 MAX_PREDICTIVE_DRAWS = 1000
-#: PyTensor's Python linker: for ~1,000 draws of a graph the numba cache has not seen (every
+#: PyTensor's Python linker for the draws of levels the run lacks (new served aliases:
+#: PyMC's per-draw predictive in ``transplant_posterior``; the targets' rows themselves are
+#: one vectorised graph): for ~1,000 draws of a graph the numba cache has not seen (every
 #: ledger and target set makes another) it compiles in ~1 s where numba takes ~7 s; it draws
 #: slower (~4 ms a draw against ~1 ms), which 1,000 draws can afford (measured on the fixture
 #: run, 2026-11-28).

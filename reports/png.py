@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import select
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,10 @@ from matplotlib.figure import Figure
 
 #: Resolution of the report's figures.
 DPI = 125
+#: Longest wait (s) for the worker's next figure before it is given up and the rest are
+#: drawn here: a figure takes well under a second, a first matplotlib import on a fresh
+#: machine (which builds its font cache) some seconds; a hung worker must not hang a report.
+WAIT_SECONDS = 120.0
 
 
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
@@ -88,6 +93,7 @@ class Renderer:
         self._folder: tempfile.TemporaryDirectory | None = None
         self._sent = 0
         self._done: set[str] = set()
+        self._unread = b""  # the worker's output after its last complete line
 
     def __enter__(self) -> Renderer:
         """Start the worker (where there is a second core)."""
@@ -96,7 +102,7 @@ class Renderer:
                 self._folder = tempfile.TemporaryDirectory(prefix="gpt2030-figures-")
                 self._worker = subprocess.Popen(
                     [sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
             except OSError:  # no temporary folder or no process: every figure drawn here
                 self._worker = None
         return self
@@ -119,8 +125,7 @@ class Renderer:
         try:
             src.write_bytes(pickle.dumps(fig))
             # one short line: never fills the pipe, so this never waits for the worker
-            self._worker.stdin.write(f"{src}\t{dst}\t{self.dpi}\n")
-            self._worker.stdin.flush()
+            self._worker.stdin.write(f"{src}\t{dst}\t{self.dpi}\n".encode())
         except (OSError, pickle.PicklingError, TypeError, AttributeError):
             self._stop()
             return pending
@@ -128,13 +133,22 @@ class Renderer:
         return pending
 
     def wait_for(self, path: Path) -> bool:
-        """Wait until the worker has written ``path``; False when it cannot."""
+        """Wait until the worker has written ``path``; False when it cannot.
+
+        It cannot when it stopped, or answered nothing for :data:`WAIT_SECONDS` (then it
+        is stopped): the caller draws the figure itself.
+        """
         while str(path) not in self._done:
-            line = self._worker.stdout.readline() if self._worker is not None else ""
-            if not line:  # the worker stopped (or was never there)
-                self._stop()
+            if self._worker is None:
                 return False
-            self._done.add(line.rstrip("\n"))
+            out = self._worker.stdout
+            ready, _, _ = select.select([out], [], [], WAIT_SECONDS)
+            chunk = os.read(out.fileno(), 1 << 16) if ready else b""
+            if not chunk:  # the worker ended, or hangs
+                self._stop(kill=not ready)
+                return False
+            *lines, self._unread = (self._unread + chunk).split(b"\n")
+            self._done.update(line.decode() for line in lines)
         return True
 
     def _stop(self, kill: bool = False) -> None:

@@ -74,3 +74,23 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
         "    assert pending.result().startswith(b'\\x89PNG') and pending.path is not None\n")
     subprocess.run([sys.executable, str(script)], check=True, cwd=tmp_path)
     assert marker.read_text() == "ran\n"
+
+
+def test_a_hung_worker_is_given_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A worker that never answers is stopped after WAIT_SECONDS; the figure is drawn here."""
+    import time
+
+    from gpt2030.reports import png
+
+    hung = tmp_path / "python"
+    hung.write_text("#!/bin/sh\nexec sleep 60\n")
+    hung.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(hung))
+    monkeypatch.setattr(png, "WAIT_SECONDS", 0.5)
+    start = time.perf_counter()
+    with Renderer() as render:
+        assert render._worker is not None
+        got = render(_figure(0)).result()
+        assert render._worker is None  # given up
+    assert time.perf_counter() - start < 10
+    assert got == png_bytes(_figure(0))

@@ -152,21 +152,24 @@ class Document:
 
     def figures(self) -> list[FigureBlock]:
         """Every figure of the page, in order."""
-        found: list[FigureBlock] = []
-        for s in self.sections:
-            for b in s.blocks:
-                inner = b.blocks if isinstance(b, Details) else [b]
-                found.extend(x for x in inner if isinstance(x, FigureBlock))
-        return found
+        return figure_blocks(self.sections)
+
+
+def figure_blocks(sections: list[Section]) -> list[FigureBlock]:
+    """Every figure of ``sections``, in order (inside collapsed groups too)."""
+    found: list[FigureBlock] = []
+    for s in sections:
+        for b in s.blocks:
+            inner = b.blocks if isinstance(b, Details) else [b]
+            found.extend(x for x in inner if isinstance(x, FigureBlock))
+    return found
 
 
 def with_figures_drawn(sections: list[Section]) -> list[Section]:
     """``sections`` with every figure's PNG bytes in place (waiting for those being drawn)."""
-    for section in sections:
-        for b in section.blocks:
-            for x in b.blocks if isinstance(b, Details) else [b]:
-                if isinstance(x, FigureBlock) and not isinstance(x.png, bytes):
-                    x.png = x.png.result()
+    for block in figure_blocks(sections):
+        if not isinstance(block.png, bytes):
+            block.png = block.png.result()
     return sections
 
 

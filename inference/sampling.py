@@ -28,21 +28,28 @@ class SamplerConfig:
     """How to sample: the run's stored settings."""
 
     #: Draws kept per chain (the stored run's ``draw`` dimension).
-    draws: int = 5000
+    # 10,000 kept in all: the 2030 headlines' bulk and tail ESS are 7,000-10,000 of them
+    # (10,000-16,000 of the 20,000 kept at thin 2, whose sampler steps were the same), and the
+    # slowest parameters lose nothing (alias_spread ~2,000 either way). Every stage after
+    # sampling (predictive, log densities, diagnostics, saving, a reweighted update, the
+    # report) costs in proportion to the kept draws.
+    draws: int = 2500
     tune: int = 1000
     chains: int = 4
     sampler: str = "nutpie"
     # Above the usual 0.8: the frontier likelihoods (a system is at or below the frontier)
     # and the random walks' heavy-tailed (Student-t) steps have regions of high curvature
-    # where a smaller step avoids divergences (0.95 left 4-7 in 10,000 draws).
+    # where a smaller step avoids divergences (0.95 left 4-7 in 10,000 draws; 0.9 and 0.85
+    # 10 and 23 in 10,000, their energy blowing up in BERT-large's compute at the grid's
+    # first year, served-speed or benchmark rows as a random walk's scale moves; centring
+    # the walks' data years removed them but left chains stuck: 2026-11-28).
     target_accept: float = 0.99
     #: Sampler steps per kept draw: ``draws * thin`` are sampled, every ``thin``-th kept.
     # The served-speed hierarchy (alias spread, the series' autocorrelation) mixes slowly:
     # 5,000 draws a chain kept bulk ESS ~1,000 and R-hat at 1.002-1.007, but one seed in ten
     # at 1.012 (benchmarks/diagnose_seeds.py), a verdict that flips with the machine.
-    # Twice the steps halve R-hat's excess over 1; thinning keeps the run's size, and so
-    # the predictive, diagnostics, saving and every report, as they were.
-    thin: int = 2
+    # Twice the steps halve R-hat's excess over 1: 10,000 steps a chain, every 4th kept.
+    thin: int = 4
 
     def describe(self) -> dict[str, object]:
         """JSON-serialisable settings.

@@ -294,8 +294,8 @@ def test_backtest_end_to_end(home, capsys):
     from gpt2030.cli.main import main
     from gpt2030.inference.runs import default_runs_dir, load_run
 
-    assert main(["backtest", "--cutoff", CUTOFF, "--draws", "200", "--tune", "300",
-                 "--chains", "2", "--format", "json"]) == 0
+    assert main(["backtest", "--cutoff", CUTOFF, "--draws", "200", "--thin", "2",
+                 "--tune", "300", "--chains", "2", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     (cut,) = out["cutoffs"]
     for key in ("cutoff", "run_id", "n_train", "n_heldout", "overall", "by_kind", "essay"):
@@ -334,8 +334,8 @@ def test_an_early_cutoff_run_is_stored_diagnosed_and_valued(home, capsys):
     from gpt2030.cli.main import main
     from gpt2030.inference.runs import default_runs_dir, load_run
 
-    assert main(["backtest", "--cutoff", "2021-12-31", "--draws", "200", "--tune", "300",
-                 "--chains", "2", "--format", "json"]) == 0
+    assert main(["backtest", "--cutoff", "2021-12-31", "--draws", "200", "--thin", "2",
+                 "--tune", "300", "--chains", "2", "--format", "json"]) == 0
     (cut,) = json.loads(capsys.readouterr().out)["cutoffs"]
     assert cut["n_scored"] > 0
     run = load_run(default_runs_dir(), cut["run_id"])

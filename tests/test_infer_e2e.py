@@ -19,7 +19,7 @@ from gpt2030.inference.forecast import HEADLINES
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["--draws", "300", "--tune", "300", "--chains", "2"]
+SMALL = ["--draws", "300", "--thin", "2", "--tune", "300", "--chains", "2"]
 
 
 def _infer(capsys: pytest.CaptureFixture, *extra: str) -> tuple[str, str]:

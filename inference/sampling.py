@@ -31,18 +31,19 @@ class SamplerConfig:
     # 10,000 kept in all: the 2030 headlines' bulk and tail ESS are 7,000-10,000 of them
     # (10,000-16,000 of the 20,000 kept at thin 2, whose sampler steps were the same), and the
     # slowest parameters lose nothing (alias_spread ~2,000 either way). Every stage after
-    # sampling (predictive, log densities, diagnostics, saving, a reweighted update, the
-    # report) costs in proportion to the kept draws.
+    # sampling reads half as many draws as at thin 2 (measured: the predictive and log
+    # densities 10 -> 7-9 s, the diagnostics 10 -> 6-8 s, a one-row update ~1.5-2 s less;
+    # the rest of those stages is building graphs).
     draws: int = 2500
     tune: int = 1000
     chains: int = 4
     sampler: str = "nutpie"
     # Above the usual 0.8: the frontier likelihoods (a system is at or below the frontier)
     # and the random walks' heavy-tailed (Student-t) steps have regions of high curvature
-    # where a smaller step avoids divergences (0.95 left 4-7 in 10,000 draws; 0.9 and 0.85
-    # 10 and 23 in 10,000, their energy blowing up in BERT-large's compute at the grid's
-    # first year, served-speed or benchmark rows as a random walk's scale moves; centring
-    # the walks' data years removed them but left chains stuck: 2026-11-28).
+    # where a smaller step avoids divergences (0.95 left 4-7 in 10,000 draws, 0.9 left 10
+    # and 0.85 23: the energy blew up in BERT-large's compute at the grid's first year, or in
+    # served-speed or benchmark rows as a random walk's scale moved; centring the walks'
+    # steps in the years with data removed them but left chains stuck. 2026-11-28).
     target_accept: float = 0.99
     #: Sampler steps per kept draw: ``draws * thin`` are sampled, every ``thin``-th kept.
     # The served-speed hierarchy (alias spread, the series' autocorrelation) mixes slowly:

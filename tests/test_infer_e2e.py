@@ -19,6 +19,7 @@ from gpt2030.inference.forecast import HEADLINES
 
 pytestmark = pytest.mark.slow
 
+#: Short runs; every 2nd step kept, as these tests were sized for (not the default 4th).
 SMALL = ["--draws", "300", "--thin", "2", "--tune", "300", "--chains", "2"]
 
 

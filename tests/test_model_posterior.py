@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 
 #: The shipped default (what ``gpt2030 infer`` runs): its verdict must hold with margin.
 SAMPLER = SamplerConfig()
-#: The directional checks compare medians and widths, not tails: fewer draws suffice.
+#: The directional checks compare medians and widths, not tails: fewer draws suffice
+#: (every 2nd of 1,000 steps a chain kept, as these checks were sized for).
 QUICK = SamplerConfig(draws=500, tune=1000, thin=2)
 #: Observed terms whose data are not a measurement to simulate: "training runs take under
 #: 1.2 years" is a censoring bound (its data are also the bound itself), kept as it is.

@@ -188,15 +188,26 @@ def log_densities(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[st
         One variable per name, dims (chain, draw, *its dims); free variables on the
         constrained scale (no Jacobian), as PyMC's ``compute_log_prior`` gives them.
     """
+    import pymc as pm
     from pymc.model.transform.conditioning import remove_value_transforms
     from pymc.pytensorf import compile as compile_fn
 
     # The stored draws are constrained values: the model without its transforms reads them.
     umodel = remove_value_transforms(model)
+    observed = {rv.name for rv in umodel.observed_RVs}
+    # An observed variable's density from its own graph (``pm.logp``), not the whole
+    # model's (``Model.logp`` derives every variable's, ~1 s, before selecting): one added
+    # row's term in ~1/3 of the time; all ten terms at once cost the same either way.
+    obs = [n for n in var_names if n in observed]
+    logps = dict(zip(obs, umodel.replace_rvs_by_values(
+        [pm.logp(umodel[n], umodel.rvs_to_values[umodel[n]]) for n in obs]), strict=True))
+    free = [n for n in var_names if n not in observed]
+    if free:
+        logps.update(zip(free, umodel.logp(vars=[umodel[n] for n in free], sum=False),
+                         strict=True))
     values = [umodel.rvs_to_values[rv] for rv in umodel.free_RVs]
     batched = _batched(values)
-    outs = _vectorised(umodel.logp(vars=[umodel[n] for n in var_names], sum=False),
-                       dict(zip(values, batched, strict=True)))
+    outs = _vectorised([logps[n] for n in var_names], dict(zip(values, batched, strict=True)))
     # PyMC's compile, as compute_log_likelihood's: an invalid parameter gives -inf, no error.
     fn = compile_fn(batched, outs, mode=MODE, on_unused_input="ignore")
     arrays = _evaluate(fn, [rv.name for rv in umodel.free_RVs], posterior)

@@ -86,6 +86,19 @@ def test_log_likelihood_of_some_terms(model, draws, log_lik):
         np.testing.assert_allclose(some[name].values, log_lik[name].values)
 
 
+def test_observed_and_free_densities_in_one_graph_are_the_separate_ones(model, draws, log_lik):
+    """``infer`` asks for both at once (observed terms from their own graphs, the free
+    parameters from the model's): names in any order, each the value asked alone gives."""
+    free = [rv.name for rv in model.free_RVs][:3]
+    names = [free[0], "speed_obs", *free[1:], "compute_obs"]
+    both = over_draws.log_densities(model, draws, names)
+    prior = over_draws.log_prior(model, draws)
+    assert list(both.data_vars) == names
+    for name in names:
+        alone = log_lik[name] if name.endswith("_obs") else prior[name]
+        np.testing.assert_allclose(both[name].values, alone.values, rtol=1e-12, err_msg=name)
+
+
 def test_custom_distributions_are_inlined(model):
     names = ["compute_obs", "benchmark_obs"]
     assert any(isinstance(n.op, SymbolicRandomVariable) for n in toposort(

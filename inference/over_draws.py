@@ -5,8 +5,9 @@ PyMC's ``sample_posterior_predictive``, ``compute_log_likelihood``,
 draw: for a run's 20,000 draws that loop took ~34 s of every ``infer`` (25 s of it the
 predictive) with the compiled code cached, and numba's compilation on top on a cold cache.
 Here each is one graph vectorised over a leading draw axis (``vectorize_graph``) and
-evaluated in chunks of :data:`CHUNK` draws with PyTensor's ``FAST_COMPILE`` mode (NumPy
-kernels, no compilation to cache or miss): ~3 s in all. The values are PyMC's: the same
+evaluated in chunks of :data:`CHUNK` draws with NumPy kernels (no compilation to cache or
+miss; the log-densities in PyTensor's ``FAST_COMPILE`` mode, the draws without rewrites):
+~3 s in all. The values are PyMC's: the same
 log-densities to float precision, and predictive draws from the same distributions (other
 random numbers: they come from one seeded stream per call).
 
@@ -30,8 +31,21 @@ if TYPE_CHECKING:
 #: Draws per evaluation: bounds the memory of one call (a (CHUNK, rows) array per term).
 #: The predictive's random numbers depend on it: keep it fixed for reproducible runs.
 CHUNK = 2000
-#: PyTensor's mode for these graphs: no compilation (evaluated once per chunk).
+#: PyTensor's mode for the log-densities: no compilation (evaluated once per chunk), and
+#: its stabilising rewrites (without them some log-densities moved by 2e-7 relative).
 MODE = "FAST_COMPILE"
+
+
+def _draw_mode():
+    """PyTensor's mode for draws of the model's variables (trajectories, predictive).
+
+    No rewrites at all: FAST_COMPILE's rewriting of a predictive graph (~1 s) cost more
+    than it saved at a registration's 1,000 draws and about what it saved at a run's 10,000;
+    the values are the same to 1e-13 (measured 2026-11-28).
+    """
+    from pytensor.compile.mode import Mode
+
+    return Mode(linker="py", optimizer=None)
 
 
 def inline_symbolic(outputs: Sequence[Variable]) -> list[Variable]:
@@ -136,7 +150,8 @@ def predictive(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[str],
     batched = _batched(free)
     outs = _vectorised(inline_symbolic([model[n] for n in var_names]),
                        dict(zip(free, batched, strict=True)))
-    fn = compile_fn(batched, outs, random_seed=seed, mode=MODE, on_unused_input="ignore")
+    fn = compile_fn(batched, outs, random_seed=seed, mode=_draw_mode(),
+                    on_unused_input="ignore")
     arrays = _evaluate(fn, [rv.name for rv in free], posterior)
     return _dataset(model, var_names, arrays, posterior)
 
@@ -162,7 +177,7 @@ def deterministics(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
     batched = _batched(free)
     names = [d.name for d in model.deterministics]
     outs = _vectorised(model.deterministics, dict(zip(free, batched, strict=True)))
-    fn = compile_fn(batched, outs, mode=MODE, on_unused_input="ignore")
+    fn = compile_fn(batched, outs, mode=_draw_mode(), on_unused_input="ignore")
     arrays = _evaluate(fn, [rv.name for rv in free], posterior)
     return posterior.merge(_dataset(model, names, arrays, posterior))
 

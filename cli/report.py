@@ -182,11 +182,15 @@ def _update(args: argparse.Namespace, renderer: Renderer) -> int:
     if not reused:
         note_refitted(runs_dir, run)
     print(header(run, default=False))
-    keep_score(run, ledger, progress)
-    from gpt2030.reports.report import write_report
+    from gpt2030.reports.report import start_figures, write_report
 
+    # The figures first: the worker draws them while the predictions are registered.
+    with progress.stage("figures", detail="drawn by a second process meanwhile"):
+        started = start_figures(run, renderer)
+    keep_score(run, ledger, progress)
     with progress.stage("report"):
-        path = write_report(run, default_home() / "reports" / run.id, renderer=renderer)
+        path = write_report(run, default_home() / "reports" / run.id, renderer=renderer,
+                            started=started)
     print(path)
     if verdict != "pass":
         checks = (run.manifest.get("diagnostics") or {}).get("checks", [])

@@ -10,7 +10,13 @@ from gpt2030.inference.reporting import Manifest
 from gpt2030.inference.runs import Run
 from gpt2030.reports.png import Renderer
 from gpt2030.reports.render import Document, write_document
-from gpt2030.reports.sections import YEAR, build_sections, evidence_file
+from gpt2030.reports.sections import (
+    YEAR,
+    FigureSections,
+    build_sections,
+    evidence_file,
+    figure_sections,
+)
 
 
 def default_report_dir(run: Run, home: Path | None = None) -> Path:
@@ -30,8 +36,35 @@ def default_report_dir(run: Run, home: Path | None = None) -> Path:
     return (home or run.path.parent.parent) / "reports" / run.id
 
 
+def start_figures(run: Run, renderer: Renderer, dt: xr.DataTree | None = None,
+                  year: int = YEAR) -> FigureSections:
+    """Hand the report's main figures to ``renderer``'s worker now; draw them meanwhile.
+
+    ``update`` calls it before registering the run's predictions (~2 s), and passes the
+    result to :func:`write_report` (``started``): the worker's drawing (~3.5 s, the
+    report's longest path) overlaps the registration instead of following it.
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+    renderer : Renderer
+        The figure worker (the same one :func:`write_report` is given).
+    dt : xarray.DataTree, optional
+        Its DataTree, when already read.
+    year : int
+        The year of the headline forecast.
+
+    Returns
+    -------
+    FigureSections
+    """
+    return figure_sections(run, dt if dt is not None else run.datatree(), year, renderer)
+
+
 def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
-                   renderer: Renderer | None = None) -> Document:
+                   renderer: Renderer | None = None,
+                   started: FigureSections | None = None) -> Document:
     """The report of a stored run as a :class:`Document` (nothing written).
 
     Its attachment ``evidence.csv`` holds every observation of the run.
@@ -46,6 +79,8 @@ def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
         The year of the headline forecast.
     renderer : Renderer, optional
         A figure worker already started (by default, one for this report).
+    started : FigureSections, optional
+        :func:`start_figures` of this run, year and renderer.
 
     Returns
     -------
@@ -57,12 +92,14 @@ def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
     subtitle = (f"Run {run.id} · created {m.created or '?'} · config {m.config_name} · "
                 f"{n_obs} observations · diagnostics {m.verdict.upper()}. A Bayesian reading "
                 "of Steinhardt (2023), \"What will GPT-2030 look like?\".")
-    return Document("GPT-2030 forecast report", subtitle, build_sections(run, dt, year, renderer),
+    return Document("GPT-2030 forecast report", subtitle, build_sections(run, dt, year, renderer,
+                                                                   started),
                     attachments=[evidence_file(dt)])
 
 
 def write_report(run: Run, out_dir: Path | None = None, dt: xr.DataTree | None = None,
-                 year: int = YEAR, renderer: Renderer | None = None) -> Path:
+                 year: int = YEAR, renderer: Renderer | None = None,
+                 started: FigureSections | None = None) -> Path:
     """Write the report of ``run`` into ``out_dir`` (atomically); return report.html's path.
 
     Parameters
@@ -77,11 +114,13 @@ def write_report(run: Run, out_dir: Path | None = None, dt: xr.DataTree | None =
         The year of the headline forecast.
     renderer : Renderer, optional
         A figure worker already started (by default, one for this report).
+    started : FigureSections, optional
+        :func:`start_figures` of this run, year and renderer.
 
     Returns
     -------
     pathlib.Path
         ``report.html``.
     """
-    doc = build_document(run, dt, year, renderer)
+    doc = build_document(run, dt, year, renderer, started)
     return write_document(doc, Path(out_dir) if out_dir else default_report_dir(run))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -1562,8 +1563,50 @@ def track_record_section(record: TrackRecord, render: Render = png_bytes) -> Sec
 # -- all ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FigureSections:
+    """The report's sections with the most figures, built before the rest.
+
+    None of them reads the prediction registry, so ``update`` builds them (and hands their
+    figures to the worker) before registering the run's predictions: the worker draws
+    meanwhile.
+    """
+
+    headline: Section
+    trajectories: Section
+    capabilities: Section
+
+
+def figure_sections(run: Run, dt: xr.DataTree, year: int = YEAR,
+                    render: Render = png_bytes) -> FigureSections:
+    """The headline, trajectories and capabilities sections of a run's report.
+
+    Parameters
+    ----------
+    run : Run
+        A stored run.
+    dt : xarray.DataTree
+        Its DataTree.
+    year : int
+        The year of the headline forecast.
+    render : Render
+        What draws the figures (a :class:`Renderer` returns at once, drawing meanwhile).
+
+    Returns
+    -------
+    FigureSections
+    """
+    ctx = report_context(run)
+    obs = report_observations(dt)
+    until = latest_observation_year(ctx.manifest, obs)
+    return FigureSections(headline=headline_section(dt, ctx, year, render),
+                          trajectories=trajectories_section(dt, obs, ctx, until, render),
+                          capabilities=capabilities_section(dt, obs, ctx, until, render))
+
+
 def build_sections(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
-                   renderer: Renderer | None = None) -> list[Section]:
+                   renderer: Renderer | None = None,
+                   started: FigureSections | None = None) -> list[Section]:
     """The twelve sections of a run's report, in order.
 
     Parameters
@@ -1577,6 +1620,8 @@ def build_sections(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
     renderer : Renderer, optional
         A figure worker already started (``update`` starts one with the command, so it is
         ready when the report begins); by default one for this report.
+    started : FigureSections, optional
+        :func:`figure_sections` of this run and year, when the caller started them earlier.
 
     Returns
     -------
@@ -1584,13 +1629,10 @@ def build_sections(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
     """
     dt = dt if dt is not None else run.datatree()
     ctx = report_context(run)
-    obs = report_observations(dt)
-    until = latest_observation_year(ctx.manifest, obs)
     with nullcontext(renderer) if renderer is not None else Renderer() as render:
         # The sections with most figures first: a worker draws them while the influence
         # table and the other sections are computed here.
-        trajectories = trajectories_section(dt, obs, ctx, until, render)
-        capabilities = capabilities_section(dt, obs, ctx, until, render)
+        started = started or figure_sections(run, dt, year, render)
         record = track_record_section(track_record(run.path.parent.parent, run.id), render)
         influence = None
         if draws_group(dt) == "posterior" and "log_likelihood" in dt.children:
@@ -1602,16 +1644,16 @@ def build_sections(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
         sections = [
             verdict_section(ctx.manifest),
             summary_section(dt, ctx, diffs, trust, year),
-            headline_section(dt, ctx, year, render),
-            trajectories,
+            started.headline,
+            started.trajectories,
             speed_trade_section(dt, year),
-            capabilities,
+            started.capabilities,
             changes_section(run, year, dt),
             drivers_section(run, dt, ctx, year, influence, for_report(run, dt, year)),
             assumptions_section(dt, ctx),
             provenance_section(run, ctx.manifest),
             record,
-            evidence_section(obs),
+            evidence_section(report_observations(dt)),
         ]
         return with_figures_drawn(sections)
 

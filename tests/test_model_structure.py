@@ -311,3 +311,20 @@ def test_observed_data_group_holds_each_terms_values_on_its_dims(model: pm.Model
         np.testing.assert_array_equal(got.values, expected)
         dim = got.dims[0]
         assert [str(v) for v in got[dim].values] == [str(v) for v in model.coords[dim]]
+
+
+@pytest.mark.parametrize(("flags", "limit"), [("", 0), ("traceback__limit=5", 5)])
+def test_graph_nodes_carry_no_stack_traces_unless_asked(flags: str, limit: int) -> None:
+    """PyTensor's per-node stack traces cost a quarter of building the update's graphs: the
+    model turns them off, unless the user's PYTENSOR_FLAGS names the setting."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import pytensor, pytensor.tensor as pt\n"
+            "from gpt2030.models import build_model\n"
+            "trace = getattr((pt.scalar() + 1).tag, 'trace', [])\n"
+            "print(pytensor.config.traceback__limit, bool(trace))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTENSOR_FLAGS": flags}).stdout.split()
+    assert out == [str(limit), str(limit > 0)]

@@ -3,8 +3,10 @@
 Drawing a report's nine figures (matplotlib's Agg, constrained layout) takes ~3 s, a
 third of writing a report, and holds the GIL: threads do not overlap it. A
 :class:`Renderer` hands each figure, pickled, to one worker process as soon as it is built,
-and the report computes its tables meanwhile; the bytes are those :func:`png_bytes` gives
-in this process (the same matplotlib draws the same figure).
+and the report computes its tables meanwhile; when the report has nothing left to do but
+wait, it takes back the figures the worker has not begun and draws them itself. The bytes
+are those :func:`png_bytes` gives in this process (the same matplotlib draws the same
+figure).
 
 The worker is ``python -m gpt2030.reports.png`` in a subprocess, not a
 ``multiprocessing`` child: spawn and forkserver children import the caller's main module
@@ -65,13 +67,32 @@ class PendingPNG:
     renderer: Renderer | None = None
     #: the worker's file of the bytes (None: drawn here)
     path: Path | None = None
+    #: the pickled figure handed to the worker; whoever renames it first draws it
+    source: Path | None = None
+    #: whether the worker drew it (known once :meth:`result` returned)
+    by_worker: bool = False
 
     def result(self) -> bytes:
-        """The PNG bytes (drawn here when the worker could not)."""
-        if self.renderer is not None and self.path is not None \
-                and self.renderer.wait_for(self.path):
+        """The PNG bytes: the worker's, or drawn here when it has not begun them.
+
+        A figure still waiting in the worker's queue when its bytes are asked for is taken
+        back and drawn here: this process would otherwise idle while the worker draws the
+        rest of the queue, which it now skips to the next one.
+        """
+        if self.renderer is not None and self.path is not None and self.source is not None \
+                and not _claim(self.source) and self.renderer.wait_for(self.path):
+            self.by_worker = True
             return self.path.read_bytes()
         return png_bytes(self.fig, self.dpi)
+
+
+def _claim(source: Path) -> bool:
+    """Take a queued figure's pickle (an atomic rename); False when the other side has it."""
+    try:
+        source.rename(source.with_suffix(".claimed"))
+    except FileNotFoundError:
+        return False
+    return True
 
 
 #: What draws a section's figures: :func:`png_bytes` (here, now) or a :class:`Renderer`.
@@ -129,7 +150,7 @@ class Renderer:
         except (OSError, pickle.PicklingError, TypeError, AttributeError):
             self._stop()
             return pending
-        pending.renderer, pending.path = self, dst
+        pending.renderer, pending.path, pending.source = self, dst, src
         return pending
 
     def wait_for(self, path: Path) -> bool:
@@ -169,12 +190,15 @@ class Renderer:
 def _serve() -> None:
     """The worker: per input line (pickle, png and dpi, tab-separated) draw, write, echo png.
 
+    A figure the caller took back (its pickle renamed before the worker's turn) is skipped.
     A figure it cannot draw gets no echo line: the worker stops, and the caller draws
     that figure and every later one itself.
     """
     for line in sys.stdin:
         src, dst, dpi = line.rstrip("\n").split("\t")
-        fig = pickle.loads(Path(src).read_bytes())
+        if not _claim(Path(src)):
+            continue
+        fig = pickle.loads(Path(src).with_suffix(".claimed").read_bytes())
         Path(dst).write_bytes(png_bytes(fig, int(dpi)))
         print(dst, flush=True)
 

@@ -36,8 +36,9 @@ def test_the_worker_draws_the_same_bytes_and_leaves_no_files() -> None:
     with Renderer() as render:
         assert render._worker is not None  # two cores or more here: a worker runs
         pending = [render(f) for f in figs]
+        assert all(render.wait_for(p.path) for p in pending)  # all drawn before asked for
         got = [p.result() for p in pending]
-        assert all(p.path is not None for p in pending)  # drawn by the worker
+        assert all(p.by_worker for p in pending)
     assert got == [png_bytes(_figure(k)) for k in range(4)]
     assert got[0].startswith(b"\x89PNG") and len(set(got)) == 4
     assert _own_folders() == before
@@ -57,6 +58,23 @@ def test_a_dead_worker_or_none_means_drawn_here(monkeypatch: pytest.MonkeyPatch)
     with Renderer() as render:  # the worker cannot start
         assert render._worker is None
         assert render(_figure(0)).result() == want[0]
+
+
+def test_a_figure_not_yet_begun_is_drawn_here_and_skipped_by_the_worker() -> None:
+    """The report takes back what the worker has not begun instead of idling."""
+    figs = [_figure(k) for k in range(3)]
+    want = [png_bytes(_figure(k)) for k in range(3)]
+    with Renderer() as render:
+        first, second = render(figs[0]), render(figs[1])
+        # Asked for at once: the worker (a new process) cannot have begun the second
+        # figure, which waits behind the first, so it is drawn here.
+        assert second.result() == want[1] and not second.by_worker
+        assert render.wait_for(first.path)
+        assert first.result() == want[0] and first.by_worker
+        third = render(figs[2])
+        assert render.wait_for(third.path)  # the worker skipped the second and serves on
+        assert third.result() == want[2] and third.by_worker
+        assert render._worker is not None
 
 
 def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
@@ -82,15 +100,19 @@ def test_a_hung_worker_is_given_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
     from gpt2030.reports import png
 
-    hung = tmp_path / "python"
-    hung.write_text("#!/bin/sh\nexec sleep 60\n")
+    hung = tmp_path / "python"  # takes the first figure, then never answers
+    hung.write_text('#!/bin/sh\nread src dst dpi\nmv "$src" "${src%.pickle}.claimed"\n'
+                    "exec sleep 60\n")
     hung.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(hung))
     monkeypatch.setattr(png, "WAIT_SECONDS", 0.5)
     start = time.perf_counter()
     with Renderer() as render:
         assert render._worker is not None
-        got = render(_figure(0)).result()
+        pending = render(_figure(0))
+        while pending.source.exists() and time.perf_counter() - start < 5:
+            time.sleep(0.01)  # until the worker has taken the figure
+        got = pending.result()
         assert render._worker is None  # given up
     assert time.perf_counter() - start < 10
     assert got == png_bytes(_figure(0))

@@ -185,7 +185,8 @@ def _update(args: argparse.Namespace, renderer: Renderer) -> int:
     from gpt2030.reports.report import start_figures, write_report
 
     # The figures first: the worker draws them while the predictions are registered.
-    with progress.stage("figures", detail="drawn by a second process meanwhile"):
+    with progress.stage("figures", detail="drawn by a second process meanwhile"
+                        if renderer.has_worker else "drawn with the report"):
         started = start_figures(run, renderer)
     keep_score(run, ledger, progress)
     with progress.stage("report"):

@@ -135,6 +135,11 @@ class Renderer:
             self._folder.cleanup()
             self._folder = None
 
+    @property
+    def has_worker(self) -> bool:
+        """Whether a worker process is drawing (else each figure is drawn here when asked)."""
+        return self._worker is not None
+
     def __call__(self, fig: Figure) -> PendingPNG:
         """Hand ``fig`` to the worker; its bytes come with :meth:`PendingPNG.result`."""
         pending = PendingPNG(fig, self.dpi)

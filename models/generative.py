@@ -40,9 +40,10 @@ from gpt2030.models.priors import (
 # PyTensor keeps, on every graph node it creates, the Python stack it was created from
 # (8 frames, each frame's source line read) for its own error messages. Building a model,
 # its log-densities, the draws' graphs and their rewrites creates tens of thousands of
-# nodes: a quarter of the time of registering the shipped targets (1.9 -> 0.9 s without,
-# 2026-11-29) and of a one-row update's graph stages. gpt2030 reports its own errors;
-# whoever debugs a graph can ask for the traces with PYTENSOR_FLAGS=traceback__limit=8.
+# nodes: registering the shipped targets took 1.9 s with the traces and 0.9 s without
+# (2026-11-29), a warm compile 21 and 18 s; the draws are the same. gpt2030 reports its
+# own errors; whoever debugs a graph can ask for the traces with
+# PYTENSOR_FLAGS=traceback__limit=8.
 if "traceback__limit" not in os.environ.get("PYTENSOR_FLAGS", ""):
     pytensor.config.traceback__limit = 0
 

@@ -76,8 +76,8 @@ class PendingPNG:
         """The PNG bytes: the worker's, or drawn here when it has not begun them.
 
         A figure still waiting in the worker's queue when its bytes are asked for is taken
-        back and drawn here: this process would otherwise idle while the worker draws the
-        rest of the queue, which it now skips to the next one.
+        back and drawn here (the worker skips it): this process would otherwise idle while
+        the worker draws the rest of the queue.
         """
         if self.renderer is not None and self.path is not None and self.source is not None \
                 and not _claim(self.source) and self.renderer.wait_for(self.path):

@@ -40,9 +40,9 @@ def start_figures(run: Run, renderer: Renderer, dt: xr.DataTree | None = None,
                   year: int = YEAR) -> FigureSections:
     """Hand the report's main figures to ``renderer``'s worker now; draw them meanwhile.
 
-    ``update`` calls it before registering the run's predictions (~2 s), and passes the
-    result to :func:`write_report` (``started``): the worker's drawing (~3.5 s, the
-    report's longest path) overlaps the registration instead of following it.
+    ``update`` calls it before registering the run's predictions, and passes the result to
+    :func:`write_report` (``started``): the worker's drawing (~3.5 s, the report's longest
+    path) overlaps the registration instead of following it.
 
     Parameters
     ----------
@@ -92,8 +92,8 @@ def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
     subtitle = (f"Run {run.id} · created {m.created or '?'} · config {m.config_name} · "
                 f"{n_obs} observations · diagnostics {m.verdict.upper()}. A Bayesian reading "
                 "of Steinhardt (2023), \"What will GPT-2030 look like?\".")
-    return Document("GPT-2030 forecast report", subtitle, build_sections(run, dt, year, renderer,
-                                                                   started),
+    sections = build_sections(run, dt, year, renderer, started)
+    return Document("GPT-2030 forecast report", subtitle, sections,
                     attachments=[evidence_file(dt)])
 
 

@@ -112,10 +112,15 @@ def fast_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     from gpt2030.reports import png as renderers
     from gpt2030.reports import sections
 
+    class TinyRenderer:  # a Renderer without a worker whose every figure is ``png``
+        has_worker = False
+
+        def __call__(self, fig: object) -> bytes:
+            return png
+
     png = _tiny_png()
     for module in (sections, renderers):  # a report's own renderer, and update's
-        monkeypatch.setattr(module, "Renderer",
-                            lambda: contextlib.nullcontext(lambda fig: png))
+        monkeypatch.setattr(module, "Renderer", lambda: contextlib.nullcontext(TinyRenderer()))
     check = memoized(diagnostics.check)
     monkeypatch.setattr(diagnostics, "check", check)
     monkeypatch.setattr(reweight, "check", check)

@@ -149,10 +149,17 @@ class Renderer:
         self._sent += 1
         src, dst = folder / f"{self._sent}.pickle", folder / f"{self._sent}.png"
         try:
-            src.write_bytes(pickle.dumps(fig))
+            data = pickle.dumps(fig)
+        except (pickle.PicklingError, TypeError, AttributeError, RuntimeError):
+            # This figure cannot go (an artist that does not pickle; or, rarely, matplotlib's
+            # callback registry changed size while pickled, a weakly held callback dying
+            # meanwhile: seen once in ~550 tests): drawn here, the worker serves on.
+            return pending
+        try:
+            src.write_bytes(data)
             # one short line: never fills the pipe, so this never waits for the worker
             self._worker.stdin.write(f"{src}\t{dst}\t{self.dpi}\n".encode())
-        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        except OSError:  # the worker or its folder is gone: every later figure drawn here
             self._stop()
             return pending
         pending.renderer, pending.path, pending.source = self, dst, src

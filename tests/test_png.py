@@ -77,6 +77,29 @@ def test_a_figure_not_yet_begun_is_drawn_here_and_skipped_by_the_worker() -> Non
         assert render._worker is not None
 
 
+def test_a_figure_that_does_not_pickle_is_drawn_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pickling a figure can fail (matplotlib's callback registry changing size under the
+    garbage collector raised RuntimeError once): that figure is drawn here, the rest go on."""
+    from gpt2030.reports import png
+
+    figs = [_figure(k) for k in range(2)]
+    want = [png_bytes(_figure(k)) for k in range(2)]
+    real = png.pickle.dumps
+
+    def flaky(obj, *args, **kwargs):
+        if obj is figs[0]:
+            raise RuntimeError("dictionary changed size during iteration")
+        return real(obj, *args, **kwargs)
+
+    with Renderer() as render:
+        monkeypatch.setattr(png.pickle, "dumps", flaky)
+        first, second = render(figs[0]), render(figs[1])
+        monkeypatch.undo()
+        assert first.path is None and first.result() == want[0]
+        assert render.wait_for(second.path)
+        assert second.result() == want[1] and second.by_worker
+
+
 def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
     """multiprocessing's spawn would import the caller's script again in its child."""
     marker = tmp_path / "runs.txt"

@@ -182,12 +182,13 @@ def _update(args: argparse.Namespace, renderer: Renderer) -> int:
     if not reused:
         note_refitted(runs_dir, run)
     print(header(run, default=False))
-    from gpt2030.reports.report import start_figures, write_report
+    from gpt2030.reports.report import write_report
+    from gpt2030.reports.sections import figure_sections
 
-    # The figures first: the worker draws them while the predictions are registered.
+    # The figures first: the worker draws them (~3.5 s) while the predictions are registered.
     with progress.stage("figures", detail="drawn by a second process meanwhile"
                         if renderer.has_worker else "drawn with the report"):
-        started = start_figures(run, renderer)
+        started = figure_sections(run, run.datatree(), render=renderer)
     keep_score(run, ledger, progress)
     with progress.stage("report"):
         path = write_report(run, default_home() / "reports" / run.id, renderer=renderer,

@@ -10,13 +10,7 @@ from gpt2030.inference.reporting import Manifest
 from gpt2030.inference.runs import Run
 from gpt2030.reports.png import Renderer
 from gpt2030.reports.render import Document, write_document
-from gpt2030.reports.sections import (
-    YEAR,
-    FigureSections,
-    build_sections,
-    evidence_file,
-    figure_sections,
-)
+from gpt2030.reports.sections import YEAR, FigureSections, build_sections, evidence_file
 
 
 def default_report_dir(run: Run, home: Path | None = None) -> Path:
@@ -34,32 +28,6 @@ def default_report_dir(run: Run, home: Path | None = None) -> Path:
     pathlib.Path
     """
     return (home or run.path.parent.parent) / "reports" / run.id
-
-
-def start_figures(run: Run, renderer: Renderer, dt: xr.DataTree | None = None,
-                  year: int = YEAR) -> FigureSections:
-    """Hand the report's main figures to ``renderer``'s worker now; draw them meanwhile.
-
-    ``update`` calls it before registering the run's predictions, and passes the result to
-    :func:`write_report` (``started``): the worker's drawing (~3.5 s, the report's longest
-    path) overlaps the registration instead of following it.
-
-    Parameters
-    ----------
-    run : Run
-        A stored run.
-    renderer : Renderer
-        The figure worker (the same one :func:`write_report` is given).
-    dt : xarray.DataTree, optional
-        Its DataTree, when already read.
-    year : int
-        The year of the headline forecast.
-
-    Returns
-    -------
-    FigureSections
-    """
-    return figure_sections(run, dt if dt is not None else run.datatree(), year, renderer)
 
 
 def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
@@ -80,7 +48,8 @@ def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
     renderer : Renderer, optional
         A figure worker already started (by default, one for this report).
     started : FigureSections, optional
-        :func:`start_figures` of this run, year and renderer.
+        :func:`~gpt2030.reports.sections.figure_sections` of this run, year and renderer,
+        when the caller started them earlier (``update``: before registering predictions).
 
     Returns
     -------
@@ -115,7 +84,8 @@ def write_report(run: Run, out_dir: Path | None = None, dt: xr.DataTree | None =
     renderer : Renderer, optional
         A figure worker already started (by default, one for this report).
     started : FigureSections, optional
-        :func:`start_figures` of this run, year and renderer.
+        :func:`~gpt2030.reports.sections.figure_sections` of this run, year and renderer,
+        when the caller started them earlier (``update``: before registering predictions).
 
     Returns
     -------

@@ -49,6 +49,11 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return weighted_quantile(values, weights, 0.5)
 
 
+#: Half-width (in sorted draws) of the window around each quantile's uniform-weights
+#: position in which :func:`weighted_quantile` looks for a row's crossing first.
+_WINDOW = 256
+
+
 def weighted_quantile(values: np.ndarray, weights: np.ndarray,
                       q: float | Sequence[float]) -> np.ndarray:
     """Quantiles of ``values`` (S,) under each row of ``weights`` (N, S).
@@ -68,29 +73,61 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray,
     Returns
     -------
     numpy.ndarray
-        Shape ``(N,)`` for one ``q``; ``(len(q), N)`` for several (one sort and one
-        cumulative sum serve them all).
+        Shape ``(N,)`` for one ``q``; ``(len(q), N)`` for several.
     """
+    weights = np.asarray(weights, dtype=float)
     order = np.argsort(values, kind="stable")
-    x = values[order]
-    # ECDF at each sorted draw's midpoint, cumsum(w) - 0.5 w, computed in place: the
-    # (N, S) passes over the weights are the cost (~0.1 s for a run's 500 rows x 20,000
-    # draws), and halving is exact, so the values are those of the plain expression.
-    w = np.take(weights, order, axis=1)
-    mid = np.cumsum(w, axis=1)
-    w *= 0.5
-    mid -= w
-    del w
-    rows = np.arange(len(mid))
+    x = np.asarray(values, dtype=float)[order]
     out = []
     for p in np.atleast_1d(q):
-        j = np.clip(np.count_nonzero(mid < p, axis=1), 1, len(x) - 1)
-        lo, hi = mid[rows, j - 1], mid[rows, j]
+        j, lo, hi = _crossing(weights, order, float(p))
         with np.errstate(divide="ignore", invalid="ignore"):
             frac = np.where(hi > lo, (p - lo) / (hi - lo), 0.5)
         frac = np.clip(frac, 0.0, 1.0)
         out.append(x[j - 1] + frac * (x[j] - x[j - 1]))
     return out[0] if np.ndim(q) == 0 else np.stack(out)
+
+
+def _crossing(weights: np.ndarray, order: np.ndarray, p: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: where the weighted ECDF's midpoints cross ``p``.
+
+    Returns the first sorted position ``j`` whose midpoint reaches ``p`` (clipped to
+    [1, S - 1]) and the midpoints at ``j - 1`` and ``j``. The midpoints, ``cumsum(w) - w / 2``
+    over the sorted draws, rise with the position. Rows of leave-one-out weights are close
+    to uniform, so a row's crossing lies near ``p * S``: the midpoints are computed in a
+    window there, from the weight of the draws below it (one matrix-vector product), and
+    only the rows whose crossing is outside the window get the whole cumulative sum (its
+    (N, S) passes took ~0.07 s a quantity for a run's 500 rows x 10,000 draws; the window
+    ~0.01 s).
+    """
+    n, s = weights.shape
+    rows = np.arange(n)
+    j = np.ones(n, dtype=int)
+    lo = np.zeros(n)
+    hi = np.zeros(n)
+    todo = rows
+    if s > 4 * _WINDOW:
+        a = int(np.clip(round(p * s) - _WINDOW, 1, s - 2 * _WINDOW))
+        window = order[a:a + 2 * _WINDOW]
+        below = np.zeros(s)
+        below[order[:a]] = 1.0
+        w = weights[:, window]
+        mid = (weights @ below)[:, None] + np.cumsum(w, axis=1) - 0.5 * w
+        inside = (mid[:, 0] < p) & (mid[:, -1] >= p)
+        k = np.count_nonzero(mid[inside] < p, axis=1)  # >= 1 and < the window's width
+        j[inside] = a + k
+        lo[inside] = mid[inside, k - 1]
+        hi[inside] = mid[inside, k]
+        todo = rows[~inside]
+    if todo.size:
+        w = weights[todo][:, order]
+        mid = np.cumsum(w, axis=1) - 0.5 * w
+        k = np.clip(np.count_nonzero(mid < p, axis=1), 1, s - 1)
+        j[todo] = k
+        lo[todo] = mid[np.arange(todo.size), k - 1]
+        hi[todo] = mid[np.arange(todo.size), k]
+    return j, lo, hi
 
 
 def influence(run: Run, year: int = YEAR, top: int | None = None) -> pd.DataFrame:

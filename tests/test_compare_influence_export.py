@@ -21,7 +21,12 @@ from gpt2030.inference.diagnostics import (
 )
 from gpt2030.inference.export import CSV_COLUMNS, export_run, headline_dataset, headline_frame
 from gpt2030.inference.forecast import HEADLINES, headline_draws
-from gpt2030.inference.influence import influence, influence_table, weighted_median
+from gpt2030.inference.influence import (
+    influence,
+    influence_table,
+    weighted_median,
+    weighted_quantile,
+)
 from gpt2030.inference.runs import RUN_FILE, load_run, save_run
 
 EDITED = "r20300101T000000-edited"
@@ -122,6 +127,33 @@ def test_weighted_median_matches_numpy_and_follows_weights(rng: np.random.Genera
     upper = np.where(x > 0, 1.0, 1e-9)[None, :]
     upper /= upper.sum()
     assert weighted_median(x, upper)[0] > np.median(x)
+
+
+def test_weighted_quantile_window_agrees_with_the_whole_ecdf(rng: np.random.Generator
+                                                           ) -> None:
+    """Rows near uniform are solved in a window around ``q * S``; a row whose crossing is
+    outside it (a point mass, a strong tilt) falls back to the whole ECDF: both agree with
+    the midpoint rule written out directly."""
+    s = 5000
+    x = rng.lognormal(size=s)
+    log_w = rng.normal(0.0, 0.05, (6, s))
+    log_w[1] = rng.normal(0.0, 2.0, s)            # heavy: crossing far from q * S
+    log_w[2] = np.where(x > np.median(x), 0.0, -30.0)  # almost all weight above the median
+    log_w[3] = -np.inf
+    log_w[3, 11] = 0.0                              # a point mass
+    weights = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    order = np.argsort(x, kind="stable")
+    xs, ws = x[order], weights[:, order]
+    mid = np.cumsum(ws, axis=1) - 0.5 * ws
+    for q in (0.05, 0.5, 0.95):
+        j = np.clip((mid < q).sum(axis=1), 1, s - 1)
+        lo, hi = mid[np.arange(6), j - 1], mid[np.arange(6), j]
+        frac = np.clip(np.where(hi > lo, (q - lo) / np.where(hi > lo, hi - lo, 1.0), 0.5), 0, 1)
+        expected = xs[j - 1] + frac * (xs[j] - xs[j - 1])
+        np.testing.assert_allclose(weighted_quantile(x, weights, q), expected, rtol=1e-10)
+    assert weighted_quantile(x, weights, 0.5)[3] == pytest.approx(x[11])
+    assert weighted_quantile(x, weights, 0.5)[2] > np.quantile(x, 0.7)
 
 
 def test_influence_returns_finite_shifts_and_flags(home: Path) -> None:

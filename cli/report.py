@@ -167,9 +167,10 @@ def _update(args: argparse.Namespace, renderer: Renderer) -> int:
     for folder in (runs_dir, default_home() / "reports"):
         ensure_writable(folder)  # before minutes of sampling, not after
     force = bool(getattr(args, "force", False))
+    figures = FigureStart(renderer, progress)
     got = None if force else try_reweight(ledger, runs_dir, request,
                                           refit=bool(getattr(args, "refit", False)),
-                                          progress=progress)
+                                          progress=progress, on_posterior=figures)
     if got is not None:
         run, reused = got
     else:
@@ -183,16 +184,13 @@ def _update(args: argparse.Namespace, renderer: Renderer) -> int:
         note_refitted(runs_dir, run)
     print(header(run, default=False))
     from gpt2030.reports.report import write_report
-    from gpt2030.reports.sections import figure_sections
 
-    # The figures first: the worker draws them (~3.5 s) while the predictions are registered.
-    with progress.stage("figures", detail="drawn by a second process meanwhile"
-                        if renderer.has_worker else "drawn with the report"):
-        started = figure_sections(run, run.datatree(), render=renderer)
+    if figures.run_id != run.id:  # fitted or reused: not started yet
+        figures(run.datatree(), run.manifest)
     keep_score(run, ledger, progress)
     with progress.stage("report"):
         path = write_report(run, default_home() / "reports" / run.id, renderer=renderer,
-                            started=started)
+                            started=figures.started)
     print(path)
     if verdict != "pass":
         checks = (run.manifest.get("diagnostics") or {}).get("checks", [])
@@ -203,6 +201,32 @@ def _update(args: argparse.Namespace, renderer: Renderer) -> int:
             print(f"gpt2030:   {line}", file=sys.stderr)
         return 1
     return 0
+
+
+class FigureStart:
+    """The report's main figures, handed to the drawing worker as early as possible.
+
+    A reweighted run calls it before its diagnostics and save (``try_reweight``'s
+    ``on_posterior``), a fitted or reused one right after: the worker draws them (~3.5 s)
+    while the run is checked and saved and the predictions are registered.
+    """
+
+    def __init__(self, renderer: Renderer, progress) -> None:
+        self.renderer = renderer
+        self.progress = progress
+        self.started = None
+        self.run_id: str | None = None
+
+    def __call__(self, dt, manifest: dict) -> None:
+        """Build the sections of the run ``manifest`` names and hand their figures over."""
+        from gpt2030.inference.reporting import manifest_context
+        from gpt2030.reports.sections import figure_sections
+
+        with self.progress.stage("figures", detail="drawn by a second process meanwhile"
+                                 if self.renderer.has_worker else "drawn with the report"):
+            self.started = figure_sections(manifest_context(manifest), dt,
+                                           render=self.renderer)
+        self.run_id = str(manifest["run_id"])
 
 
 def keep_score(run, ledger, progress) -> None:

@@ -106,8 +106,8 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
 
 
 def run_manifest(key: str, rows: list[dict[str, str]], roles: pd.Series, config: ModelConfig,
-                 request: InferRequest, report: Diagnostics, timings: dict[str, float],
-                 **fields: object) -> dict:
+                 request: InferRequest, report: Diagnostics | None, timings: dict[str, float],
+                 created: datetime | None = None, **fields: object) -> dict:
     """The manifest a new run stores (read back as :class:`~gpt2030.inference.runs.Manifest`).
 
     One place for what every run records, fitted or reweighted: its id and key, the
@@ -126,10 +126,13 @@ def run_manifest(key: str, rows: list[dict[str, str]], roles: pd.Series, config:
         The configuration.
     request : InferRequest
         The settings asked for.
-    report : Diagnostics
-        Its diagnostics.
+    report : Diagnostics or None
+        Its diagnostics; None for a preview of the manifest before them (no
+        ``diagnostics`` and ``verdict`` entries).
     timings : dict
         Seconds per stage, and ``total``.
+    created : datetime, optional
+        When the run was made (default: now); it names the run.
     **fields
         Entries to add or override (``prior_only``; a reweighted run's ``path``, ``parent``,
         ``k_hat`` ...).
@@ -138,7 +141,7 @@ def run_manifest(key: str, rows: list[dict[str, str]], roles: pd.Series, config:
     -------
     dict
     """
-    now = datetime.now(UTC)
+    now = created or datetime.now(UTC)
     return {
         "run_id": new_run_id(key, now),
         "key": key,
@@ -157,8 +160,8 @@ def run_manifest(key: str, rows: list[dict[str, str]], roles: pd.Series, config:
         "prior_only": request.prior_only,
         "packages": package_versions(),
         "timings": {k: round(v, 3) for k, v in timings.items()},
-        "diagnostics": report.to_dict(),
-        "verdict": report.verdict,
+        **({} if report is None else {"diagnostics": report.to_dict(),
+                                       "verdict": report.verdict}),
         "path": "fitted",  # or "reweighted" (inference/reweight.py)
         **fields,
     }

@@ -104,7 +104,22 @@ def report_context(run: Run) -> ReportContext:
     -------
     ReportContext
     """
-    manifest = Manifest.from_dict(run.manifest)
+    return manifest_context(run.manifest)
+
+
+def manifest_context(manifest_dict: dict) -> ReportContext:
+    """:func:`report_context` from a run's manifest alone (a run not saved yet included).
+
+    Parameters
+    ----------
+    manifest_dict : dict
+        A run's manifest (``manifest.json``).
+
+    Returns
+    -------
+    ReportContext
+    """
+    manifest = Manifest.from_dict(manifest_dict)
     from_today: list[str] = []
     priors = []
     for name, spec in manifest.priors.items():

@@ -25,7 +25,9 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -478,7 +480,9 @@ def reweighted_checks(dt: xr.DataTree, parent: Run, fields: dict) -> Diagnostics
 
 
 def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
-                 progress: Progress | None = None) -> tuple[Run, bool] | None:
+                 progress: Progress | None = None,
+                 on_posterior: Callable[[xr.DataTree, dict], None] | None = None,
+                 ) -> tuple[Run, bool] | None:
     """Store the reweighted run (or reuse the latest one), or None when it must refit.
 
     Parameters
@@ -490,6 +494,12 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
         ``--refit``.
     progress : Progress, optional
         Prints the stages and, when it refits, the reason in one line.
+    on_posterior : callable, optional
+        Called with a new reweighted run's tree and its manifest as far as it is known
+        before its diagnostics (no ``diagnostics`` or ``verdict``, no ``timings`` yet; the
+        same ``run_id``), then the diagnostics and the save follow: ``update`` hands the
+        report's figures to its drawing worker there. Not called when the run is reused or
+        it refits; its own time is not counted in the run's timings.
 
     Returns
     -------
@@ -511,9 +521,6 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
         progress.note(f"full refit: {result.reason}")
         return None
     dt, fields = result
-    with progress.stage("diagnostics") as info:
-        report = reweighted_checks(dt, base, fields)
-        info["detail"] = f"verdict {report.verdict}"
     config = get_config(request.config)
     rows = ledger.rows()
     obs_hash = observation_hash(rows)
@@ -521,10 +528,22 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
                        None, False)
     # Not the key of a full fit: ``infer`` never reuses a reweighted run as a fitted one.
     key = hashlib.sha256(f"{full_key}:{REWEIGHTED}:{base.id}".encode()).hexdigest()[:12]
-    timings = dict(progress.timings)
-    timings["total"] = time.perf_counter() - wall
     roles = dt["observations"]["role"].to_series()
+    created = datetime.now(UTC)
+    timings = dict(progress.timings)
+    outside = 0.0
+    if on_posterior is not None:
+        began = time.perf_counter()
+        on_posterior(dt, run_manifest(key, rows, roles, config, request, None, {},
+                                      created=created, cutoff=None, prior_only=False,
+                                      **fields))
+        outside = time.perf_counter() - began
+    with progress.stage("diagnostics") as info:
+        report = reweighted_checks(dt, base, fields)
+        info["detail"] = f"verdict {report.verdict}"
+    timings["diagnostics"] = progress.timings["diagnostics"]
+    timings["total"] = time.perf_counter() - wall - outside
     manifest = run_manifest(key, rows, roles, config, request, report, timings,
-                            cutoff=None, prior_only=False, **fields)
+                            created=created, cutoff=None, prior_only=False, **fields)
     progress.note(f"posterior {path_line(manifest)}")
     return keep_saved_tree(save_run(dt, manifest, runs_dir), dt), False

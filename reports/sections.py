@@ -1577,14 +1577,18 @@ class FigureSections:
     capabilities: Section
 
 
-def figure_sections(run: Run, dt: xr.DataTree, year: int = YEAR,
+def figure_sections(ctx: ReportContext, dt: xr.DataTree, year: int = YEAR,
                     render: Render = png_bytes) -> FigureSections:
     """The headline, trajectories and capabilities sections of a run's report.
 
+    They read the run's tree and manifest, not its diagnostics or its folder: ``update``
+    starts them before a reweighted run's diagnostics and save.
+
     Parameters
     ----------
-    run : Run
-        A stored run.
+    ctx : ReportContext
+        The run's report context (:func:`~gpt2030.inference.reporting.report_context`, or
+        :func:`~gpt2030.inference.reporting.manifest_context` of a run not saved yet).
     dt : xarray.DataTree
         Its DataTree.
     year : int
@@ -1596,7 +1600,6 @@ def figure_sections(run: Run, dt: xr.DataTree, year: int = YEAR,
     -------
     FigureSections
     """
-    ctx = report_context(run)
     obs = report_observations(dt)
     until = latest_observation_year(ctx.manifest, obs)
     return FigureSections(headline=headline_section(dt, ctx, year, render),
@@ -1632,7 +1635,7 @@ def build_sections(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
     with nullcontext(renderer) if renderer is not None else Renderer() as render:
         # The sections with most figures first: a worker draws them while the influence
         # table and the other sections are computed here.
-        started = started or figure_sections(run, dt, year, render)
+        started = started or figure_sections(ctx, dt, year, render)
         record = track_record_section(track_record(run.path.parent.parent, run.id), render)
         influence = None
         if draws_group(dt) == "posterior" and "log_likelihood" in dt.children:

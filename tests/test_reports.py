@@ -868,14 +868,18 @@ def test_details_summaries_are_escaped_and_print_open() -> None:
 
 def test_figures_started_early_give_the_same_report(small_run: Run, small_dt: xr.DataTree,
                                                     tmp_path: Path) -> None:
-    """``update`` hands the main figures to the worker before registering predictions
-    (figure_sections): the files written are those of a report built in one go."""
+    """``update`` hands the main figures to the worker before a reweighted run's diagnostics
+    and save (figure_sections on the manifest as far as it is known then): the files written
+    are those of a report built in one go."""
+    from gpt2030.inference.reporting import manifest_context
     from gpt2030.reports.png import Renderer
     from gpt2030.reports.sections import figure_sections
 
     plain = write_report(small_run, tmp_path / "plain", dt=small_dt).parent
+    preview = {k: v for k, v in small_run.manifest.items()
+               if k not in ("diagnostics", "verdict", "timings")}
     with Renderer() as renderer:
-        started = figure_sections(small_run, small_dt, render=renderer)
+        started = figure_sections(manifest_context(preview), small_dt, render=renderer)
         assert any(b.png.path is not None for s in (started.headline, started.trajectories)
                    for b in s.blocks if hasattr(b, "png"))  # handed to the worker
         early = write_report(small_run, tmp_path / "early", dt=small_dt, renderer=renderer,

@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -167,11 +168,28 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
     home, run, request = fixture_home
     ledger = _ledger(home)
     (added,) = ledger.add([_row(**INNOCUOUS)])
-    got = try_reweight(ledger, home / "runs", request)
+    seen = []
+
+    def on_posterior(tree: xr.DataTree, preview: dict) -> None:
+        # before the diagnostics and the save: update starts the report's figures here
+        seen.append((tree, preview, (home / "runs" / preview["run_id"]).exists()))
+        time.sleep(1.5)  # not the run's time
+
+    began = time.perf_counter()
+    got = try_reweight(ledger, home / "runs", request, on_posterior=on_posterior)
+    wall = time.perf_counter() - began
     assert got is not None
     new, reused = got
     assert not reused
     m = new.manifest
+    ((tree, preview, saved_already),) = seen
+    assert not saved_already and "diagnostics" not in preview and "verdict" not in preview
+    assert preview["run_id"] == new.id and preview["path"] == REWEIGHTED
+    xr.testing.assert_identical(tree["posterior"], new.datatree()["posterior"])
+    assert {k: v for k, v in m.items()
+            if k not in ("diagnostics", "verdict", "timings", "run_nc_bytes")} \
+        == {k: v for k, v in preview.items() if k != "timings"}
+    assert m["timings"]["total"] <= wall - 1.5
     assert m["path"] == REWEIGHTED and m["parent"] == run.id
     assert m["k_hat"] <= 0.7 and 0 < m["weight_ess"] <= m["parent_draws"]  # k may be < 0
     assert m["new_observations"] == [added["id"]]

@@ -41,10 +41,21 @@ def new_figure(width: float = 9.5, height: float = 4.6) -> Figure:
     return fig
 
 
-def _draws(dt: xr.DataTree, name: str) -> xr.DataArray:
-    """A variable's draws, stacked to a leading ``sample`` dimension."""
-    da = dt[draws_group(dt)][name]
-    return da.stack(sample=("chain", "draw")).transpose("sample", ...)
+def _draws(dt: xr.DataTree, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A ``year`` variable's draws, (sample, year) in chain order, and its years."""
+    return _by_year(dt[draws_group(dt)][name])
+
+
+def _by_year(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    # A reshape, not ``stack``: its MultiIndex over 10,000 draws took ~0.05 s a variable.
+    da = da.transpose("chain", "draw", "year")
+    return np.asarray(da.values, dtype=float).reshape(-1, da.sizes["year"]), da["year"].values
+
+
+def _bands(values: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each band's (lower, upper) quantiles over the draws (axis 0), in one pass."""
+    q = np.nanquantile(values, [p for band in BANDS for p in band[:2]], axis=0)
+    return [(q[2 * i], q[2 * i + 1]) for i in range(len(BANDS))]
 
 
 def fan(ax, dt: xr.DataTree, name: str, color: str, label: str) -> None:
@@ -63,12 +74,9 @@ def fan(ax, dt: xr.DataTree, name: str, color: str, label: str) -> None:
     label : str
         The legend's label.
     """
-    da = _draws(dt, name)
-    years = da["year"].values
-    values = np.asarray(da.values, dtype=float)
-    for lo, hi, alpha in BANDS:
-        ax.fill_between(years, np.nanquantile(values, lo, axis=0),
-                        np.nanquantile(values, hi, axis=0), color=color, alpha=alpha, lw=0,
+    values, years = _draws(dt, name)
+    for (lo, hi, alpha), (low, high) in zip(BANDS, _bands(values), strict=True):
+        ax.fill_between(years, low, high, color=color, alpha=alpha, lw=0,
                         label=f"{label}: {round(lo * 100)}-{round(hi * 100)}%")
     ax.plot(years, np.nanmedian(values, axis=0), color=color, lw=2, label=f"{label}: median")
     ax.set_xlim(years[0], years[-1])
@@ -310,11 +318,9 @@ def fig_speed_vs_human(dt: xr.DataTree, until: float | None = None,
     if essay and "speed_traded" in group:
         k = int(essay["k"])
         traded = group["speed_traded"].sel(k=k)
-        da = traded.stack(sample=("chain", "draw")).transpose("sample", ...)
-        yrs = da["year"].values
-        vals = np.asarray(da.values, float)
-        ax.fill_between(yrs, np.nanquantile(vals, 0.05, axis=0),
-                        np.nanquantile(vals, 0.95, axis=0), color=ORANGE, alpha=0.12, lw=0,
+        vals, yrs = _by_year(traded)
+        low, high = np.nanquantile(vals, [0.05, 0.95], axis=0)
+        ax.fill_between(yrs, low, high, color=ORANGE, alpha=0.12, lw=0,
                         label=f"traded at k={k}: 5-95%")
         ax.plot(yrs, np.nanmedian(vals, axis=0), color=ORANGE, lw=1.5, ls="-.",
                 label=f"traded at k={k} (k\u00b2={k * k}x): median")

@@ -447,11 +447,21 @@ def relative_ess(dt: xr.DataTree) -> float:
     n = post.sizes["chain"] * post.sizes["draw"]
     if post.sizes["chain"] < 2:
         return 1.0
-    with degenerate_ok():
-        ess = np.concatenate([np.ravel(v.values) for v in azs.ess(post, method="mean")
-                              .data_vars.values()])
-    r = float(np.mean(ess)) / n if ess.size else 1.0
-    return r if np.isfinite(r) and r > 0 else 1.0
+    # The diagnostics and then the report's influence table ask for it on the same draws.
+    digest = hashlib.sha256()
+    for name, var in post.data_vars.items():
+        digest.update(repr((name, var.dims, var.shape)).encode())
+        digest.update(np.ascontiguousarray(var.values, dtype=float).view(np.uint8))
+    key = digest.hexdigest()
+    if key not in _ESS_MEMO:
+        with degenerate_ok():
+            ess = np.concatenate([np.ravel(v.values) for v in azs.ess(post, method="mean")
+                                  .data_vars.values()])
+        r = float(np.mean(ess)) / n if ess.size else 1.0
+        _ESS_MEMO[key] = r if np.isfinite(r) and r > 0 else 1.0
+        while len(_ESS_MEMO) > _LOO_MEMO_SIZE:
+            _ESS_MEMO.popitem(last=False)
+    return _ESS_MEMO[key]
 
 
 def loo_weights(dt: xr.DataTree, var: str, r_eff: float | None = None
@@ -500,6 +510,8 @@ def loo_weights(dt: xr.DataTree, var: str, r_eff: float | None = None
 #: smoothing them. Bounded: about one run's terms (the model has ten; ~80 MB of weights).
 _LOO_MEMO: OrderedDict[tuple, tuple[xr.DataArray, xr.DataArray] | None] = OrderedDict()
 _LOO_MEMO_SIZE = 12
+#: :func:`relative_ess` by the free parameters' draws (hashed).
+_ESS_MEMO: OrderedDict[str, float] = OrderedDict()
 
 
 def _psislw(log_lik: xr.DataArray, r_eff: float) -> tuple[xr.DataArray, xr.DataArray]:

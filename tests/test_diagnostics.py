@@ -15,6 +15,7 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
+from common import SEED
 from fixture_runs import BROKEN, FIXTURES, SMALL, install, memoized
 
 from gpt2030.cli.main import main
@@ -447,3 +448,24 @@ def test_loo_weights_are_smoothed_once_per_log_likelihood_content(
     assert not np.array_equal(other[0].values, first[0].values)
     assert loo_weights(small_dt, var, r_eff * 0.9) is not first  # another r_eff: computed
     assert calls == [1, 1]
+
+
+def test_relative_ess_is_estimated_once_per_draws_content(
+        small_dt: xr.DataTree, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the diagnostics and the report's influence table ask for it on the same draws
+    from gpt2030.inference import diagnostics
+
+    first = relative_ess(small_dt)
+    calls = []
+    real = diagnostics.azs.ess
+    monkeypatch.setattr(diagnostics.azs, "ess", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert relative_ess(small_dt.copy(deep=True)) == first and calls == []
+    changed = small_dt.copy(deep=True)
+    post = changed["posterior"].to_dataset()
+    name = free_parameters(small_dt)[0]
+    # the first chain's draws of one parameter shuffled: the same values, other ESS
+    values = post[name].values.copy()
+    values[0] = np.random.default_rng(SEED).permutation(values[0])
+    post[name] = post[name].copy(data=values)
+    changed["posterior"] = post
+    assert relative_ess(changed) != first and calls == [1]

@@ -534,8 +534,11 @@ def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path) -> Run:
         dt.to_netcdf(tmp / RUN_FILE, encoding=_storage(dt))
         # What lets a listing check run.nc without opening it (see check_run).
         manifest = {**manifest, "run_nc_bytes": (tmp / RUN_FILE).stat().st_size}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return Run(final, manifest)
+        text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+        (tmp / MANIFEST).write_text(text)
+    # The manifest as the file holds it (keys sorted, JSON's types), as any later read gives
+    # it: a report written now lists the priors in the order a later one does.
+    return Run(final, json.loads(text))
 
 
 def _read_only(dt: xr.DataTree) -> xr.DataTree:

@@ -70,6 +70,18 @@ def test_save_records_the_size_the_superblock_agrees_with(saved: Run) -> None:
     assert _hdf5_end(nc.read_bytes()[:64]) == nc.stat().st_size
 
 
+def test_save_returns_the_manifest_as_stored(tmp_path: Path) -> None:
+    # keys sorted and JSON's types, as a later load gives it: a report written right after
+    # the save lists the priors in the order a later report does
+    made = {**manifest(prior_only=False), "priors_order": {"z": 1, "a": (2, 3)}}
+    run = save_run(tree(prior_only=False), made, tmp_path / "runs")
+    stored = json.loads((run.path / MANIFEST).read_text())
+    assert run.manifest == stored and list(run.manifest) == list(stored)
+    assert list(run.manifest["priors_order"]) == ["a", "z"]
+    assert run.manifest["priors_order"]["a"] == [2, 3]
+    assert load_run(tmp_path / "runs", run.id).manifest == run.manifest
+
+
 def test_listing_opens_no_run_file(saved: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     forbid_opening(monkeypatch)
     (found,) = scan_runs(saved.path.parent)

@@ -175,7 +175,8 @@ def _update(args: argparse.Namespace, renderer: Renderer) -> int:
         run, reused = got
     else:
         run, reused = infer(ledger, runs_dir, request, force=force,
-                            progressbar=sys.stderr.isatty(), progress=progress)
+                            progressbar=sys.stderr.isatty(), progress=progress,
+                            on_posterior=figures)
     from gpt2030.cli.runs import header, note_refitted
 
     verdict = run.info.verdict
@@ -185,7 +186,7 @@ def _update(args: argparse.Namespace, renderer: Renderer) -> int:
     print(header(run, default=False))
     from gpt2030.reports.report import write_report
 
-    if figures.run_id != run.id:  # fitted or reused: not started yet
+    if figures.run_id != run.id:  # a reused run: not started yet
         figures(run.datatree(), run.manifest)
     keep_score(run, ledger, progress)
     with progress.stage("report"):
@@ -206,9 +207,10 @@ def _update(args: argparse.Namespace, renderer: Renderer) -> int:
 class FigureStart:
     """The report's main figures, handed to the drawing worker as early as possible.
 
-    A reweighted run calls it before its diagnostics and save (``try_reweight``'s
-    ``on_posterior``), a fitted or reused one right after: the worker draws them (~3.5 s)
-    while the run is checked and saved and the predictions are registered.
+    A new run, reweighted or fitted, calls it before its diagnostics and save
+    (``on_posterior`` of ``try_reweight`` and ``infer``), a reused one right away: the
+    worker draws them (~6 s) while the run is checked and saved and the predictions are
+    registered.
     """
 
     def __init__(self, renderer: Renderer, progress) -> None:

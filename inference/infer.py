@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,6 +31,8 @@ from gpt2030.observations import Ledger, observation_frame, observation_hash
 from gpt2030.observations.schema import decimal_year, parse_date
 
 if TYPE_CHECKING:
+    import xarray as xr
+
     from gpt2030.inference.diagnostics import Diagnostics
 
 
@@ -58,7 +61,9 @@ def select_rows(rows: list[dict[str, str]], cutoff: str | None) -> list[dict[str
 
 def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = False,
           progressbar: bool = False, today: date | None = None,
-          progress: Progress | None = None) -> tuple[Run, bool]:
+          progress: Progress | None = None,
+          on_posterior: Callable[[xr.DataTree, dict], None] | None = None,
+          ) -> tuple[Run, bool]:
     """Fit the model to the ledger and store the run; return it and whether it was reused.
 
     A stored run with the same key is reused unless ``force``; a broken one never is (it is
@@ -67,6 +72,10 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
     ``sampling`` are parts of ``posterior``) and ``total``, the measured wall clock from the
     start of the fit to the manifest. ``progress`` prints one line per stage (build, prior,
     compile, sample, trajectory, predictive, diagnostics); silent when not given.
+    ``on_posterior``, when given, is called with a new run's tree and its manifest as far as
+    it is known before the diagnostics (no ``diagnostics`` or ``verdict``; the same
+    ``run_id``), and its time is not the run's: ``update`` hands the report's figures to
+    its drawing worker there (as for a reweighted run, ``reweight.try_reweight``).
     """
     progress = progress or silent()
     clean_stale_tmp(runs_dir)
@@ -95,13 +104,22 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
 
     from gpt2030.inference.diagnostics import check
 
+    prior_only = request.prior_only or "posterior" not in dt.children
+    created = datetime.now(UTC)
+    outside = 0.0
+    if on_posterior is not None:
+        began = time.perf_counter()
+        on_posterior(dt, run_manifest(key, rows, roles, config, request, None, {},
+                                      created=created, prior_only=prior_only))
+        outside = time.perf_counter() - began
     with progress.stage("diagnostics") as info:
         report = check(dt)
         info["detail"] = f"verdict {report.verdict}"
     timings["diagnostics"] = progress.timings["diagnostics"]
-    timings["total"] = time.perf_counter() - wall_start  # measured, not a sum of stages
+    # measured, not a sum of stages
+    timings["total"] = time.perf_counter() - wall_start - outside
     manifest = run_manifest(key, rows, roles, config, request, report, timings,
-                            prior_only=request.prior_only or "posterior" not in dt.children)
+                            created=created, prior_only=prior_only)
     return save_run(dt, manifest, runs_dir), False
 
 

@@ -67,3 +67,35 @@ def test_killed_infer_leaves_no_complete_run(home: Path) -> None:
     complete = [p for p in runs.iterdir() if not p.name.startswith(".")] if runs.exists() else []
     assert complete == []
     assert main(["runs", "list", "--format", "json"]) == 0
+
+
+def test_update_hands_a_new_fits_figures_over_before_its_diagnostics(
+        home: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``update`` starts the report's figures from the fitted tree in memory, before the
+    run's diagnostics and save (``infer``'s ``on_posterior``); the report is byte for byte
+    the one ``report`` writes later from the stored run."""
+    from gpt2030.cli import report as cli_report
+
+    seen = []
+    real = cli_report.FigureStart.__call__
+
+    def spy(self, dt: xr.DataTree, manifest: dict) -> None:
+        seen.append((manifest["run_id"], "diagnostics" in manifest,
+                     (home / "runs" / manifest["run_id"]).exists()))
+        real(self, dt, manifest)
+
+    monkeypatch.setattr(cli_report.FigureStart, "__call__", spy)
+    began = time.perf_counter()
+    status = main(["update", "--seed", "1", *SMALL])
+    wall = time.perf_counter() - began
+    assert status in (0, 1)  # 1: a short run's diagnostics may fail; the report is written
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    run_id = path.parent.name
+    assert seen == [(run_id, False, False)]  # once, before the diagnostics and the save
+    manifest = json.loads((home / "runs" / run_id / "manifest.json").read_text())
+    assert "figures" not in manifest["timings"] and manifest["timings"]["total"] < wall
+    assert main(["report", run_id, "--out", str(home / "again")]) in (0, 1)
+    written = sorted(p.name for p in path.parent.iterdir())
+    assert written == sorted(p.name for p in (home / "again").iterdir())
+    for name in written:
+        assert (path.parent / name).read_bytes() == (home / "again" / name).read_bytes(), name

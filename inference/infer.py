@@ -106,12 +106,8 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
 
     prior_only = request.prior_only or "posterior" not in dt.children
     created = datetime.now(UTC)
-    outside = 0.0
-    if on_posterior is not None:
-        began = time.perf_counter()
-        on_posterior(dt, run_manifest(key, rows, roles, config, request, None, {},
-                                      created=created, prior_only=prior_only))
-        outside = time.perf_counter() - began
+    outside = hand_over(on_posterior, dt, lambda: run_manifest(
+        key, rows, roles, config, request, None, {}, created=created, prior_only=prior_only))
     with progress.stage("diagnostics") as info:
         report = check(dt)
         info["detail"] = f"verdict {report.verdict}"
@@ -121,6 +117,20 @@ def infer(ledger: Ledger, runs_dir: Path, request: InferRequest, force: bool = F
     manifest = run_manifest(key, rows, roles, config, request, report, timings,
                             created=created, prior_only=prior_only)
     return save_run(dt, manifest, runs_dir), False
+
+
+def hand_over(on_posterior: Callable[[xr.DataTree, dict], None] | None, dt: xr.DataTree,
+              preview: Callable[[], dict]) -> float:
+    """Call ``on_posterior`` with a new run's tree and ``preview()``; its seconds (0 if None).
+
+    ``preview`` makes the manifest as far as it is known before the diagnostics (only when
+    there is someone to hand it to); the seconds are left out of the run's timings.
+    """
+    if on_posterior is None:
+        return 0.0
+    began = time.perf_counter()
+    on_posterior(dt, preview())
+    return time.perf_counter() - began
 
 
 def run_manifest(key: str, rows: list[dict[str, str]], roles: pd.Series, config: ModelConfig,

@@ -37,7 +37,7 @@ import xarray as xr
 
 from gpt2030.inference import over_draws
 from gpt2030.inference.diagnostics import PARETO_K_MAX, Check, Diagnostics, check
-from gpt2030.inference.infer import run_manifest
+from gpt2030.inference.infer import hand_over, run_manifest
 from gpt2030.inference.progress import Progress, silent
 from gpt2030.inference.runs import (
     MANIFEST,
@@ -531,13 +531,9 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
     roles = dt["observations"]["role"].to_series()
     created = datetime.now(UTC)
     timings = dict(progress.timings)
-    outside = 0.0
-    if on_posterior is not None:
-        began = time.perf_counter()
-        on_posterior(dt, run_manifest(key, rows, roles, config, request, None, {},
-                                      created=created, cutoff=None, prior_only=False,
-                                      **fields))
-        outside = time.perf_counter() - began
+    outside = hand_over(on_posterior, dt, lambda: run_manifest(
+        key, rows, roles, config, request, None, {}, created=created, cutoff=None,
+        prior_only=False, **fields))
     with progress.stage("diagnostics") as info:
         report = reweighted_checks(dt, base, fields)
         info["detail"] = f"verdict {report.verdict}"

@@ -49,7 +49,7 @@ def build_document(run: Run, dt: xr.DataTree | None = None, year: int = YEAR,
         A figure worker already started (by default, one for this report).
     started : FigureSections, optional
         :func:`~gpt2030.reports.sections.figure_sections` of this run, year and renderer,
-        when the caller started them earlier (``update``: before registering predictions).
+        when the caller started them earlier (``update``: before the run's diagnostics).
 
     Returns
     -------
@@ -85,7 +85,7 @@ def write_report(run: Run, out_dir: Path | None = None, dt: xr.DataTree | None =
         A figure worker already started (by default, one for this report).
     started : FigureSections, optional
         :func:`~gpt2030.reports.sections.figure_sections` of this run, year and renderer,
-        when the caller started them earlier (``update``: before registering predictions).
+        when the caller started them earlier (``update``: before the run's diagnostics).
 
     Returns
     -------

@@ -1569,9 +1569,9 @@ def track_record_section(record: TrackRecord, render: Render = png_bytes) -> Sec
 class FigureSections:
     """The report's sections with the most figures, built before the rest.
 
-    None of them reads the prediction registry, so ``update`` builds them (and hands their
-    figures to the worker) before registering the run's predictions: the worker draws
-    meanwhile.
+    None of them reads the run's diagnostics, its folder or the prediction registry, so
+    ``update`` builds them (and hands their figures to the worker) as soon as a new
+    posterior exists: the worker draws while the run is checked, saved and registered.
     """
 
     headline: Section

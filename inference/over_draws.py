@@ -6,8 +6,7 @@ draw: for a run's 20,000 draws that loop took ~34 s of every ``infer`` (25 s of 
 predictive) with the compiled code cached, and numba's compilation on top on a cold cache.
 Here each is one graph vectorised over a leading draw axis (``vectorize_graph``) and
 evaluated in chunks of :data:`CHUNK` draws with NumPy kernels (no compilation to cache or
-miss; the log-densities in PyTensor's ``FAST_COMPILE`` mode, the draws without rewrites):
-~3 s in all. The values are PyMC's: the same
+miss, and no rewrites: :func:`_draw_mode`): ~3 s in all. The values are PyMC's: the same
 log-densities to float precision, and predictive draws from the same distributions (other
 random numbers: they come from one seeded stream per call).
 
@@ -31,21 +30,43 @@ if TYPE_CHECKING:
 #: Draws per evaluation: bounds the memory of one call (a (CHUNK, rows) array per term).
 #: The predictive's random numbers depend on it: keep it fixed for reproducible runs.
 CHUNK = 2000
-#: PyTensor's mode for the log-densities: no compilation (evaluated once per chunk), and
-#: its stabilising rewrites (without them some log-densities moved by 2e-7 relative).
+#: PyTensor's mode for PyMC's own forward samplers, which call their function once per draw
+#: (the prior predictive, the value of information's predictive): NumPy kernels, no
+#: compilation, and the rewrites that pay for themselves over hundreds of calls (without
+#: them the prior predictive's 500 draws took 4.0-5.1 s instead of 3.5-4.4 s).
 MODE = "FAST_COMPILE"
 
 
 def _draw_mode():
-    """PyTensor's mode for draws of the model's variables (trajectories, predictive).
+    """PyTensor's mode for the graphs over the draws (trajectories, predictive, densities).
 
-    No rewrites at all: FAST_COMPILE's rewriting of a predictive graph (~1 s) cost more
-    than it saved at a registration's 1,000 draws and about what it saved at a run's 10,000;
-    the values are the same to 1e-13 (measured 2026-11-28).
+    No rewrites at all: each graph is evaluated a few times (once per chunk), so
+    FAST_COMPILE's rewriting cost more than it saved. A registration's predictive (1,000
+    draws) and a run's trajectories: the values the same to 1e-13 (2026-11-28). The
+    log-densities (2026-11-29, the shipped run's 10,000 draws): every log-likelihood the
+    same to 1e-13, three priors' log-densities (Gamma) moved by 2e-7 relative, where both
+    modes differ from SciPy's by ~1e-7 (no stability lost: PyMC writes its densities in
+    stable forms); a run's log-likelihood and log-prior 5.6 -> 3.8-4.2 s, one added row's
+    term 0.9 -> 0.5 s (the served-speed term, unfused, ~0.1 s slower).
     """
     from pytensor.compile.mode import Mode
 
     return Mode(linker="py", optimizer=None)
+
+
+def _density_mode():
+    """:func:`_draw_mode` with the one rewrite a density needs: a parameter check to -inf.
+
+    PyMC's densities check their parameters (``sigma > 0``, ...); its compile turns a failed
+    check into -inf with a rewrite that lives among the canonicalising ones, which a mode
+    without rewrites leaves out (the check would raise). A check is of a whole chunk's
+    batch, so one invalid draw gives -inf for every draw of its chunk, as in FAST_COMPILE:
+    stored draws are valid by construction.
+    """
+    from pymc.logprob.utils import local_check_parameter_to_ninf_switch
+    from pytensor.graph.rewriting.basic import in2out
+
+    return _draw_mode().register((in2out(local_check_parameter_to_ninf_switch), -1))
 
 
 def inline_symbolic(outputs: Sequence[Variable]) -> list[Variable]:
@@ -177,7 +198,7 @@ def deterministics(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
     batched = _batched(free)
     names = [d.name for d in model.deterministics]
     outs = _vectorised(model.deterministics, dict(zip(free, batched, strict=True)))
-    fn = compile_fn(batched, outs, mode=_draw_mode(), on_unused_input="ignore")
+    fn = compile_fn(batched, outs, mode=_density_mode(), on_unused_input="ignore")
     arrays = _evaluate(fn, [rv.name for rv in free], posterior)
     return posterior.merge(_dataset(model, names, arrays, posterior))
 
@@ -224,7 +245,7 @@ def log_densities(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[st
     batched = _batched(values)
     outs = _vectorised([logps[n] for n in var_names], dict(zip(values, batched, strict=True)))
     # PyMC's compile, as compute_log_likelihood's: an invalid parameter gives -inf, no error.
-    fn = compile_fn(batched, outs, mode=MODE, on_unused_input="ignore")
+    fn = compile_fn(batched, outs, mode=_density_mode(), on_unused_input="ignore")
     arrays = _evaluate(fn, [rv.name for rv in umodel.free_RVs], posterior)
     return _dataset(model, var_names, arrays, posterior)
 

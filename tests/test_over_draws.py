@@ -75,8 +75,11 @@ def test_log_densities_are_pymcs(model, draws, log_lik, kind):
         assert ours[name].dims == theirs[name].dims, name
         for dim in ours[name].dims:
             np.testing.assert_array_equal(ours[dim].values, theirs[dim].values)
-        np.testing.assert_allclose(ours[name].values, theirs[name].values, rtol=1e-9,
-                                   atol=1e-9, err_msg=name)
+        # The Gamma priors' log-densities: PyMC's compile rewrites them and moves them by
+        # up to 4e-7 from SciPy's, ours (no rewrites) by up to 1.2e-7 (2026-11-29).
+        tol = 1e-9 if kind == "likelihood" else 5e-7
+        np.testing.assert_allclose(ours[name].values, theirs[name].values, rtol=tol,
+                                   atol=tol, err_msg=name)
 
 
 def test_log_likelihood_of_some_terms(model, draws, log_lik):

@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from gpt2030.inference.forecast import ESSAY_YEAR, draws_group
 
@@ -108,9 +109,19 @@ def overlay(ax, points: pd.DataFrame, color: str, label: str, marker: str = "o")
                 alpha=0.85, label=label, zorder=5)
 
 
+#: Decades above which a log axis keeps only its major ticks. A trajectory panel spans 6-8
+#: decades in ~3 inches: its minor ticks (2-9 x 10^k) sit a few pixels apart and carry no
+#: label, and making and measuring them was a fifth of drawing the report's nine figures
+#: (5.4 -> 4.2 s, 2026-11-29). The essay figure's narrow axes (4 decades) keep theirs.
+MINOR_TICKS_MAX_DECADES = 5
+
+
 def _finish(ax, ylabel: str, title: str, log: bool = True) -> None:
     if log:
         ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        if low > 0 and np.log10(high / low) > MINOR_TICKS_MAX_DECADES:
+            ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(YEAR_LABEL)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=11, loc="left")

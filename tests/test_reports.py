@@ -191,6 +191,19 @@ def test_figures_have_axis_labels_with_units(small_run: Run, small_dt: xr.DataTr
     assert all(len(f.axes) == 1 for f in figs)  # one quantity per figure: one axis
 
 
+
+@pytest.mark.parametrize(("decades", "minor"), [(8, False), (3, True)])
+def test_wide_log_axes_keep_major_ticks_only(decades: int, minor: bool) -> None:
+    """Minor ticks of many decades are unreadable and a fifth of the drawing: dropped
+    above MINOR_TICKS_MAX_DECADES, kept on a narrow axis."""
+    fig, ax = figures._panel()
+    ax.plot([2020, 2030], [1.0, 10.0 ** decades], label="a quantity")
+    figures._finish(ax, "y (FLOP)", "t")
+    fig.canvas.draw()
+    assert ax.get_yscale() == "log"
+    assert bool(len(ax.yaxis.get_minorticklocs())) is minor
+    assert len(ax.yaxis.get_majorticklocs()) >= 3
+
 def test_observations_overlaid(small_dt: xr.DataTree) -> None:
     from gpt2030.inference.runs import observations_from_datatree
 

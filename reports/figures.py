@@ -1,6 +1,7 @@
 """The report's figures: fan charts of a run's draws, with the observations overlaid.
 
-Every function takes a run's DataTree and what to overlay, already computed by
+Every function takes a run's DataTree (or only the draws it plots: what the report hands the
+figure worker, :mod:`gpt2030.reports.png`) and what to overlay, already computed by
 :mod:`gpt2030.inference.reporting` (observations in base units as ``t, value, low, high``
 frames, the essay's figures, capability probabilities), and returns a
 :class:`matplotlib.figure.Figure` built without pyplot on an Agg canvas, so nothing here
@@ -10,14 +11,16 @@ unit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
 
 from gpt2030.inference.forecast import ESSAY_YEAR, draws_group
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Colours, one per series; readable in print and for common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, PURPLE, GREY = "#1f5fa8", "#d9730d", "#2e8540", "#7b3fa0", "#555555"
@@ -37,6 +40,11 @@ def new_figure(width: float = 9.5, height: float = 4.6) -> Figure:
     -------
     matplotlib.figure.Figure
     """
+    # Imported here, where a figure is made: a report's process that hands every figure to
+    # the worker (reports.png) never imports matplotlib (~0.5 s).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -121,6 +129,8 @@ def _finish(ax, ylabel: str, title: str, log: bool = True) -> None:
         ax.set_yscale("log")
         low, high = ax.get_ylim()
         if low > 0 and np.log10(high / low) > MINOR_TICKS_MAX_DECADES:
+            from matplotlib.ticker import NullLocator
+
             ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(YEAR_LABEL)
     ax.set_ylabel(ylabel)
@@ -387,6 +397,37 @@ def fig_work(dt: xr.DataTree, key: str = "work_years", essay_median: float | Non
     _legend_below(ax)
     return fig
 
+
+
+#: The draws each figure of a run's trajectories reads (all its ``dt`` argument needs).
+PLOTS = {"fig_compute": ("training_compute",), "fig_parameters": ("parameters",),
+         "fig_tokens": ("training_tokens", "data_available", "data_binding_year"),
+         "fig_serial_speed": ("serial_speed", "human_tokens_per_minute"),
+         "fig_speed_vs_human": ("speed_vs_human", "speed_traded"),
+         "fig_work": ("work_years", "parallel_copies")}
+
+
+def plotted(dt: xr.DataTree, make) -> xr.DataTree:
+    """The run's draws the figure function ``make`` reads, alone in a tree of their own.
+
+    What the report hands the figure worker with ``make``: a few MB, not the run's ~140.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run.
+    make : callable
+        A figure function of :data:`PLOTS`.
+
+    Returns
+    -------
+    xarray.DataTree
+        The run's draws group (posterior, or prior) with those variables it has.
+    """
+    group = draws_group(dt)
+    draws = dt[group].to_dataset()
+    return xr.DataTree.from_dict(
+        {group: draws[[n for n in PLOTS[make.__name__] if n in draws.data_vars]]})
 
 def fig_essay_forest(rows: list[dict]) -> Figure:
     """The model against the essay: one row and one log axis per headline quantity.

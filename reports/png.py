@@ -1,12 +1,13 @@
 """Figures to PNG bytes, in this process or in a second one while the report goes on.
 
-Drawing a report's nine figures (matplotlib's Agg, constrained layout) takes ~3 s, a
-third of writing a report, and holds the GIL: threads do not overlap it. A
-:class:`Renderer` hands each figure, pickled, to one worker process as soon as it is built,
-and the report computes its tables meanwhile; when the report has nothing left to do but
-wait, it takes back the figures the worker has not begun and draws them itself. The bytes
-are those :func:`png_bytes` gives in this process (the same matplotlib draws the same
-figure).
+Building and drawing a report's nine figures (matplotlib's Agg, constrained layout) takes
+seconds and holds the GIL: threads do not overlap it. A :class:`Renderer` hands each figure
+to one worker process as its function and arguments (the run's draws it plots, not the
+built figure), and the worker builds and draws it while the report computes its tables;
+when the report has nothing left to do but wait, it takes back the figures the worker has
+not begun and makes them itself. So the report's own process never imports matplotlib when
+the worker makes every figure. The bytes are those :func:`draw` gives in this process (the
+same matplotlib draws the same figure).
 
 The worker is ``python -m gpt2030.reports.png`` in a subprocess, not a
 ``multiprocessing`` child: spawn and forkserver children import the caller's main module
@@ -26,10 +27,12 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Resolution of the report's figures.
 DPI = 125
@@ -58,12 +61,20 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     return buf.getvalue()
 
 
+def draw(make: Callable[..., Figure], *args, **kwargs) -> bytes:
+    """The PNG bytes of the figure ``make(*args, **kwargs)`` builds, made here and now."""
+    return png_bytes(make(*args, **kwargs))
+
+
 @dataclass
 class PendingPNG:
     """A figure's PNG bytes as the worker draws them: :meth:`result` waits for them."""
 
-    fig: Figure
-    dpi: int
+    #: the figure's function and arguments (what the worker is handed)
+    make: Callable[..., Figure]
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    dpi: int = DPI
     renderer: Renderer | None = None
     #: the worker's file of the bytes (None: drawn here)
     path: Path | None = None
@@ -83,7 +94,7 @@ class PendingPNG:
                 and not _claim(self.source) and self.renderer.wait_for(self.path):
             self.by_worker = True
             return self.path.read_bytes()
-        return png_bytes(self.fig, self.dpi)
+        return png_bytes(self.make(*self.args, **self.kwargs), self.dpi)
 
 
 def _claim(source: Path) -> bool:
@@ -95,14 +106,18 @@ def _claim(source: Path) -> bool:
     return True
 
 
-#: What draws a section's figures: :func:`png_bytes` (here, now) or a :class:`Renderer`.
-Render = Callable[[Figure], "bytes | PendingPNG"]
+#: What makes a section's figures, given a figure function and its arguments: :func:`draw`
+#: (here, now) or a :class:`Renderer`.
+Render = Callable[..., "bytes | PendingPNG"]
 
 
 class Renderer:
-    """PNG bytes of figures drawn by one worker process (a context manager).
+    """PNG bytes of figures made by one worker process (a context manager).
 
-    ``renderer(fig)`` returns a :class:`PendingPNG` at once. With a single core, or where
+    ``renderer(make, *args)`` returns a :class:`PendingPNG` at once: the worker builds the
+    figure (``make`` must be importable by name, a module-level function, and its arguments
+    picklable: the draws a figure plots, ~1.5 MB a quantity) and draws it. With a single
+    core, or where
     the worker cannot start or fails, the figure is drawn in this process when its bytes
     are asked for. Leaving the ``with`` block stops the worker and removes its folder: ask
     for the bytes inside it.
@@ -140,20 +155,19 @@ class Renderer:
         """Whether a worker process is drawing (else each figure is drawn here when asked)."""
         return self._worker is not None
 
-    def __call__(self, fig: Figure) -> PendingPNG:
-        """Hand ``fig`` to the worker; its bytes come with :meth:`PendingPNG.result`."""
-        pending = PendingPNG(fig, self.dpi)
+    def __call__(self, make: Callable[..., Figure], *args, **kwargs) -> PendingPNG:
+        """Hand ``make(*args, **kwargs)`` to the worker; its bytes come with ``result()``."""
+        pending = PendingPNG(make, args, kwargs, self.dpi)
         if self._worker is None or self._folder is None:
             return pending
         folder = Path(self._folder.name)
         self._sent += 1
         src, dst = folder / f"{self._sent}.pickle", folder / f"{self._sent}.png"
         try:
-            data = pickle.dumps(fig)
-        except (pickle.PicklingError, TypeError, AttributeError, RuntimeError):
-            # This figure cannot go (an artist that does not pickle; or, rarely, matplotlib's
-            # callback registry changed size while pickled, a weakly held callback dying
-            # meanwhile: seen once in ~550 tests): drawn here, the worker serves on.
+            data = pickle.dumps((make, args, kwargs))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            # This figure cannot go (a function or an argument that does not pickle): made
+            # here, the worker serves on.
             return pending
         try:
             src.write_bytes(data)
@@ -200,18 +214,21 @@ class Renderer:
 
 
 def _serve() -> None:
-    """The worker: per input line (pickle, png and dpi, tab-separated) draw, write, echo png.
+    """The worker: per input line (pickle, png and dpi, tab-separated) make, draw, echo png.
 
-    A figure the caller took back (its pickle renamed before the worker's turn) is skipped.
-    A figure it cannot draw gets no echo line: the worker stops, and the caller draws
-    that figure and every later one itself.
+    It imports matplotlib first, while it waits for the first figure. A figure the caller
+    took back (its pickle renamed before the worker's turn) is skipped. A figure it cannot
+    make gets no echo line: the worker stops, and the caller makes that figure and every
+    later one itself.
     """
+    import matplotlib.figure  # noqa: F401 - while idle, not when the first figure comes
+
     for line in sys.stdin:
         src, dst, dpi = line.rstrip("\n").split("\t")
         if not _claim(Path(src)):
             continue
-        fig = pickle.loads(Path(src).with_suffix(".claimed").read_bytes())
-        Path(dst).write_bytes(png_bytes(fig, int(dpi)))
+        make, args, kwargs = pickle.loads(Path(src).with_suffix(".claimed").read_bytes())
+        Path(dst).write_bytes(png_bytes(make(*args, **kwargs), int(dpi)))
         print(dst, flush=True)
 
 

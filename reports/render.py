@@ -166,8 +166,14 @@ def figure_blocks(sections: list[Section]) -> list[FigureBlock]:
 
 
 def with_figures_drawn(sections: list[Section]) -> list[Section]:
-    """``sections`` with every figure's PNG bytes in place (waiting for those being drawn)."""
-    for block in figure_blocks(sections):
+    """``sections`` with every figure's PNG bytes in place (waiting for those being drawn).
+
+    Asked for from the last: the worker makes them from the first, so this process takes
+    back and makes the figures at the end of its queue while the worker works, and the two
+    meet in the middle (asked for in order, each figure but the worker's next one would be
+    begun already, and this process would mostly wait).
+    """
+    for block in reversed(figure_blocks(sections)):
         if not isinstance(block.png, bytes):
             block.png = block.png.result()
     return sections

@@ -65,7 +65,7 @@ from gpt2030.inference.targets import SCALE_UNIT, to_display
 from gpt2030.inference.voi import ValueOfInformation, for_report
 from gpt2030.reports import figures
 from gpt2030.reports.numbers import DASH, check_value, fixed, fmt, interval, interval90
-from gpt2030.reports.png import Render, Renderer, png_bytes
+from gpt2030.reports.png import Render, Renderer, draw
 from gpt2030.reports.render import (
     Banner,
     Bullets,
@@ -561,7 +561,7 @@ def summary_section(dt: xr.DataTree, ctx: ReportContext, diffs: list[EssayDiffer
 
 
 def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR,
-                     render: Render = png_bytes) -> Section:
+                     render: Render = draw) -> Section:
     """2. Each headline quantity in ``year`` beside the essay's figure.
 
     Parameters
@@ -573,7 +573,8 @@ def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR,
     year : int
         The year.
     render : callable, optional
-        Draws a figure to PNG: :func:`~gpt2030.reports.png.png_bytes` (here, at once) or a
+        Makes a figure (a figure function and its arguments) and draws it to PNG:
+        :func:`~gpt2030.reports.png.draw` (here, at once) or a
         :class:`~gpt2030.reports.png.Renderer` (in a worker).
 
     Returns
@@ -604,7 +605,7 @@ def headline_section(dt: xr.DataTree, ctx: ReportContext, year: int = YEAR,
                            "essay": essay.median, "essay_low": essay.low,
                            "essay_high": essay.high})
     figure = [FigureBlock(
-        "fig-essay.png", render(figures.fig_essay_forest(forest)),
+        "fig-essay.png", render(figures.fig_essay_forest, forest),
         "The model against the essay, quantity by quantity",
         f"Each headline with an essay figure, on its own log axis: the model's {year} median "
         "(circle), 50% interval (thick) and 90% interval (thin) above the essay's median "
@@ -644,7 +645,7 @@ def _band_turns_down(dt: xr.DataTree, name: str, q: float = 0.05) -> str:
 
 
 def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
-                         until: float | None = None, render: Render = png_bytes) -> Section:
+                         until: float | None = None, render: Render = draw) -> Section:
     """4. Fan charts: observed on the left of the latest observation, forecast on its right.
 
     Parameters
@@ -658,7 +659,8 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
     until : float, optional
         The decimal year of the latest observation (a vertical line on every chart).
     render : callable, optional
-        Draws a figure to PNG: :func:`~gpt2030.reports.png.png_bytes` (here, at once) or a
+        Makes a figure (a figure function and its arguments) and draws it to PNG:
+        :func:`~gpt2030.reports.png.draw` (here, at once) or a
         :class:`~gpt2030.reports.png.Renderer` (in a worker).
 
     Returns
@@ -688,47 +690,49 @@ def trajectories_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
                    f"throughput is traded for speed (k = {ESSAY_TRADE_K}), beside the model's "
                    "trade at the same k" if essay_speed else "")
 
-    def figure(filename: str, fig, alt: str, caption: str) -> FigureBlock:
-        return FigureBlock(filename, render(fig), alt, caption)
+    def figure(filename: str, make, args: tuple, alt: str, caption: str) -> FigureBlock:
+        # the figure function and the draws it reads, not the run: what the worker is handed
+        return FigureBlock(filename, render(make, figures.plotted(dt, make), *args), alt,
+                           caption)
 
     # the two links the essay argues most (compute, and speed with its trade) side by side;
     # the rest of the chain in a closed group below, so that the page stays a few screens
     shown = [
-        figure("fig-compute.png", figures.fig_compute(
-            dt, evidence_points(obs, frontier_c),
+        figure("fig-compute.png", figures.fig_compute, (
+            evidence_points(obs, frontier_c),
             evidence_points(obs, (role == "compute") & ~frontier_c),
             essay.get("training_compute_flop"), until), "Frontier training compute",
             "Frontier training compute (FLOP, log scale); star: the essay's 1e28 FLOP for "
             "2030."),
-        figure("fig-speed-vs-human.png", figures.fig_speed_vs_human(dt, until, essay_speed),
+        figure("fig-speed-vs-human.png", figures.fig_speed_vs_human, (until, essay_speed),
                "Serial speed relative to human thinking",
                "Serial speed of the frontier model relative to human thinking"
                + (f", with {speed_words}." if essay_speed else ".")),
     ]
     more = [
-        figure("fig-work-years.png", figures.fig_work(
-            dt, "work_years", essay.get("work_years"), until),
+        figure("fig-work-years.png", figures.fig_work, (
+            "work_years", essay.get("work_years"), until),
             "Work-years the training compute can run",
             "Human-speed years of work the training compute can run; star: the essay's "
             "2030 figure."),
-        figure("fig-copies.png", figures.fig_work(
-            dt, "parallel_copies", essay.get("parallel_copies"), until),
+        figure("fig-copies.png", figures.fig_work, (
+            "parallel_copies", essay.get("parallel_copies"), until),
             "Copies at human speed over one training run",
             "The copies at human speed that the work-years make over one training run; "
             "star: the essay's 2030 figure."),
-        figure("fig-serial-speed.png", figures.fig_serial_speed(
-            dt, evidence_points(obs, frontier_s), evidence_points(obs, api & ~frontier_s),
+        figure("fig-serial-speed.png", figures.fig_serial_speed, (
+            evidence_points(obs, frontier_s), evidence_points(obs, api & ~frontier_s),
             until), "Serial speed of served models",
             "Serial speed (tokens/s) of served models against human thinking speed; "
             f"{int(frontier_s.sum())} of {int(api.sum())} API readings are of frontier "
             "systems (orange)."),
-        figure("fig-parameters.png", figures.fig_parameters(
-            dt, evidence_points(obs, pairs & (obs["kind"] == "parameters")), until),
+        figure("fig-parameters.png", figures.fig_parameters, (
+            evidence_points(obs, pairs & (obs["kind"] == "parameters")), until),
             "Active parameters of the frontier model",
             "Active parameters of the frontier model; points: models paired for tokens per "
             "parameter."),
-        figure("fig-tokens.png", figures.fig_tokens(
-            dt, evidence_points(obs, pairs & (obs["kind"] == "training_tokens")), until),
+        figure("fig-tokens.png", figures.fig_tokens, (
+            evidence_points(obs, pairs & (obs["kind"] == "training_tokens")), until),
             "Training tokens against the data available",
             "Training tokens of the frontier model against the data available; the dashed "
             "line is the median year the data binds."),
@@ -840,7 +844,7 @@ OBSERVED_YEARS_SHOWN = 3
 
 
 def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
-                         until: float | None = None, render: Render = png_bytes) -> Section:
+                         until: float | None = None, render: Render = draw) -> Section:
     """6. Observed best scores up to the latest observation, then P(threshold) by year.
 
     Parameters
@@ -855,7 +859,8 @@ def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
         The decimal year of the latest observation: years up to it show what was observed,
         later years the model's probability.
     render : callable, optional
-        Draws a figure to PNG: :func:`~gpt2030.reports.png.png_bytes` (here, at once) or a
+        Makes a figure (a figure function and its arguments) and draws it to PNG:
+        :func:`~gpt2030.reports.png.draw` (here, at once) or a
         :class:`~gpt2030.reports.png.Renderer` (in a worker).
 
     Returns
@@ -927,8 +932,8 @@ def capabilities_section(dt: xr.DataTree, obs: pd.DataFrame, ctx: ReportContext,
             "threshold (benchmark_accuracy), unless an observed score already reached it. "
             + " ".join(status)),
         FigureBlock("fig-capabilities.png",
-                    render(figures.fig_capabilities(ctx.thresholds, probabilities, reached,
-                                                    until)),
+                    render(figures.fig_capabilities, ctx.thresholds, probabilities, reached,
+                           until),
                     "Capability thresholds by year",
                     "Probability each threshold is reached, from the latest observation on; "
                     "stars: thresholds an observed score reached; dotted lines: the cited "
@@ -1461,7 +1466,7 @@ def _moved(o: OpenTarget) -> str:
     return f"{o.shift:+.2f} {unit}".rstrip()
 
 
-def track_record_section(record: TrackRecord, render: Render = png_bytes) -> Section:
+def track_record_section(record: TrackRecord, render: Render = draw) -> Section:
     """11. What runs forecast before the facts were known, and how it went.
 
     Parameters
@@ -1469,7 +1474,8 @@ def track_record_section(record: TrackRecord, render: Render = png_bytes) -> Sec
     record : TrackRecord
         The home's prediction registry (:func:`~gpt2030.inference.predictions.track_record`).
     render : callable, optional
-        Draws a figure to PNG: :func:`~gpt2030.reports.png.png_bytes` (here, at once) or a
+        Makes a figure (a figure function and its arguments) and draws it to PNG:
+        :func:`~gpt2030.reports.png.draw` (here, at once) or a
         :class:`~gpt2030.reports.png.Renderer` (in a worker).
 
     Returns
@@ -1519,7 +1525,7 @@ def track_record_section(record: TrackRecord, render: Render = png_bytes) -> Sec
         blocks.append(Paragraph(f"{cal.n} resolved prediction(s) of {cal.n_targets} "
                                 f"target(s).{ks}"))
         blocks.append(FigureBlock("fig-track-record.png",
-                                  render(figures.fig_pit(cal.pit_counts)),
+                                  render(figures.fig_pit, cal.pit_counts),
                                   "PIT histogram of the resolved predictions",
                                   "Where each observed value fell in its pre-registered "
                                   "predictive distribution (flat: calibrated)."))
@@ -1580,7 +1586,7 @@ class FigureSections:
 
 
 def figure_sections(ctx: ReportContext, dt: xr.DataTree, year: int = YEAR,
-                    render: Render = png_bytes) -> FigureSections:
+                    render: Render = draw) -> FigureSections:
     """The headline, trajectories and capabilities sections of a run's report.
 
     They read the run's tree and manifest, not its diagnostics or its folder: ``update``

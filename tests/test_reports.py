@@ -192,6 +192,29 @@ def test_figures_have_axis_labels_with_units(small_run: Run, small_dt: xr.DataTr
 
 
 
+
+def test_each_trajectory_figure_needs_only_the_draws_it_declares(small_dt: xr.DataTree) -> None:
+    """The report hands the figure worker ``plotted(dt, make)``, not the run: the same bytes
+    as from the whole run, so PLOTS names every variable each figure reads."""
+    from gpt2030.reports.png import draw
+
+    args = {"fig_compute": ([EMPTY, EMPTY, 1e28, 2024.5]), "fig_parameters": [EMPTY, 2024.5],
+            "fig_tokens": [EMPTY, 2024.5], "fig_serial_speed": [EMPTY, EMPTY, 2024.5],
+            "fig_speed_vs_human": [2024.5, {"speed": 5.0, "low": 0.5, "high": 20.0,
+                                            "traded": 125.0, "k": 5}]}
+    assert set(args) | {"fig_work"} == set(figures.PLOTS)
+    calls = [(name, rest) for name, rest in args.items()] + [
+        ("fig_work", ["work_years", 1.8e6, 2024.5]), ("fig_work", ["parallel_copies", None, None])]
+    for name, rest in calls:
+        make = getattr(figures, name)
+        slim = figures.plotted(small_dt, make)
+        assert set(slim["posterior"].data_vars) == set(figures.PLOTS[name])  # all in the run
+        assert draw(make, slim, *rest) == draw(make, small_dt, *rest), name
+
+
+#: No observations to overlay.
+EMPTY = pd.DataFrame({"t": [], "value": [], "low": [], "high": []})
+
 @pytest.mark.parametrize(("decades", "minor"), [(8, False), (3, True)])
 def test_wide_log_axes_keep_major_ticks_only(decades: int, minor: bool) -> None:
     """Minor ticks of many decades are unreadable and a fifth of the drawing: dropped

@@ -42,8 +42,7 @@ import xarray as xr
 
 REPO = Path(__file__).resolve().parents[1]
 LEDGER = REPO / "observations" / "ledger.csv"
-CLI = [sys.executable, "-c", "import sys; from gpt2030.cli.main import main; "
-       "sys.exit(main(sys.argv[1:]))"]
+CLI = [sys.executable, "-m", "gpt2030.cli.main"]
 #: One-row updates timed (the median is the figure).
 UPDATE_REPEATS = 3
 #: An ordinary 2024 model below the frontier: the one-row update of the benchmark.

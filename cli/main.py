@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -114,5 +115,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+#: Python's cyclic garbage collector in the command's own process: a collection after every
+#: 50,000 net allocations, not 2,000. Importing the scientific stack and building PyTensor
+#: graphs allocate millions of objects; with the defaults the collector ran ~780 times in a
+#: one-row update (0.7 s of it), with these ~11 (0.24 s), peak memory the same (663-666 MB).
+GC_THRESHOLD = (50_000, 20, 100)
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """The ``gpt2030`` command: :func:`main` in a process of its own, then exit with its status.
+
+    Tunes the garbage collector for a short-lived process (:data:`GC_THRESHOLD`), and freezes
+    every object before exiting: Python's final collection then skips them instead of
+    traversing the graphs and draws the process is about to drop anyway (~0.65 s of every
+    ``update``; exit handlers still run, and every file was closed before). Tests call
+    :func:`main`, in a process that lives on with Python's defaults.
+    """
+    gc.set_threshold(*GC_THRESHOLD)
+    status = main(argv)
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -50,7 +50,7 @@ def test_namespaced_packages_import_outside_the_repo(outside: Path) -> None:
 def test_console_script_exists_and_runs(outside: Path) -> None:
     (script,) = [ep for ep in importlib.metadata.entry_points(group="console_scripts")
                  if ep.name == "gpt2030"]
-    assert script.value == "gpt2030.cli.main:main"
+    assert script.value == "gpt2030.cli.main:run"
     exe = Path(sys.executable).parent / "gpt2030"
     assert exe.is_file() and os.access(exe, os.X_OK)
     result = subprocess.run([str(exe), "--help"], cwd=outside, capture_output=True, text=True,
@@ -65,6 +65,26 @@ def test_module_entry_point_runs(outside: Path) -> None:
                             cwd=outside, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok:")
+    refused = subprocess.run([sys.executable, "-m", "gpt2030.cli.main", "report", "r-none"],
+                             cwd=outside, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and refused.stderr.startswith("gpt2030: ")  # main's status
+
+
+def test_the_command_tunes_the_collector_for_its_own_process(outside: Path) -> None:
+    """``run`` (the command) collects garbage less often and freezes every object before it
+    exits; ``main`` (what tests call) leaves the collector alone."""
+    code = ("import atexit, gc, sys\n"
+            "from gpt2030.cli.main import GC_THRESHOLD, main, run\n"
+            "before = gc.get_threshold()\n"
+            "assert main(['observe', 'validate']) == 0 and gc.get_threshold() == before\n"
+            "atexit.register(lambda: print(gc.get_threshold() == GC_THRESHOLD,"
+            " gc.get_freeze_count() > 1000))\n"
+            "run(['observe', 'validate'])\n")
+    env = {**os.environ, "GPT2030_HOME": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=outside, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "True True"
 
 
 def test_ledger_ships_as_package_data() -> None:

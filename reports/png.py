@@ -216,12 +216,13 @@ class Renderer:
 def _serve() -> None:
     """The worker: per input line (pickle, png and dpi, tab-separated) make, draw, echo png.
 
-    It imports matplotlib first, while it waits for the first figure. A figure the caller
-    took back (its pickle renamed before the worker's turn) is skipped. A figure it cannot
-    make gets no echo line: the worker stops, and the caller makes that figure and every
-    later one itself.
+    It imports the figures' module first (matplotlib, pandas and xarray: what the first
+    figure's function and arguments need, ~2 s), while it waits for the first figure. A
+    figure the caller took back (its pickle renamed before the worker's turn) is skipped. A
+    figure it cannot make gets no echo line: the worker stops, and the caller makes that
+    figure and every later one itself.
     """
-    import matplotlib.figure  # noqa: F401 - while idle, not when the first figure comes
+    import gpt2030.reports.figures  # noqa: F401 - while idle, not when the first figure comes
 
     for line in sys.stdin:
         src, dst, dpi = line.rstrip("\n").split("\t")

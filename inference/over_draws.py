@@ -198,7 +198,7 @@ def deterministics(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
     batched = _batched(free)
     names = [d.name for d in model.deterministics]
     outs = _vectorised(model.deterministics, dict(zip(free, batched, strict=True)))
-    fn = compile_fn(batched, outs, mode=_density_mode(), on_unused_input="ignore")
+    fn = compile_fn(batched, outs, mode=_draw_mode(), on_unused_input="ignore")
     arrays = _evaluate(fn, [rv.name for rv in free], posterior)
     return posterior.merge(_dataset(model, names, arrays, posterior))
 

@@ -398,7 +398,6 @@ def fig_work(dt: xr.DataTree, key: str = "work_years", essay_median: float | Non
     return fig
 
 
-
 #: The draws each figure of a run's trajectories reads (all its ``dt`` argument needs).
 PLOTS = {"fig_compute": ("training_compute",), "fig_parameters": ("parameters",),
          "fig_tokens": ("training_tokens", "data_available", "data_binding_year"),
@@ -428,6 +427,7 @@ def plotted(dt: xr.DataTree, make) -> xr.DataTree:
     draws = dt[group].to_dataset()
     return xr.DataTree.from_dict(
         {group: draws[[n for n in PLOTS[make.__name__] if n in draws.data_vars]]})
+
 
 def fig_essay_forest(rows: list[dict]) -> Figure:
     """The model against the essay: one row and one log axis per headline quantity.

@@ -78,7 +78,7 @@ class PendingPNG:
     renderer: Renderer | None = None
     #: the worker's file of the bytes (None: drawn here)
     path: Path | None = None
-    #: the pickled figure handed to the worker; whoever renames it first draws it
+    #: the pickled call handed to the worker; whoever renames it first makes the figure
     source: Path | None = None
     #: whether the worker drew it (known once :meth:`result` returned)
     by_worker: bool = False

@@ -198,13 +198,14 @@ def test_each_trajectory_figure_needs_only_the_draws_it_declares(small_dt: xr.Da
     as from the whole run, so PLOTS names every variable each figure reads."""
     from gpt2030.reports.png import draw
 
-    args = {"fig_compute": ([EMPTY, EMPTY, 1e28, 2024.5]), "fig_parameters": [EMPTY, 2024.5],
+    args = {"fig_compute": [EMPTY, EMPTY, 1e28, 2024.5], "fig_parameters": [EMPTY, 2024.5],
             "fig_tokens": [EMPTY, 2024.5], "fig_serial_speed": [EMPTY, EMPTY, 2024.5],
             "fig_speed_vs_human": [2024.5, {"speed": 5.0, "low": 0.5, "high": 20.0,
                                             "traded": 125.0, "k": 5}]}
     assert set(args) | {"fig_work"} == set(figures.PLOTS)
-    calls = [(name, rest) for name, rest in args.items()] + [
-        ("fig_work", ["work_years", 1.8e6, 2024.5]), ("fig_work", ["parallel_copies", None, None])]
+    calls = [*args.items(),
+             ("fig_work", ["work_years", 1.8e6, 2024.5]),
+             ("fig_work", ["parallel_copies", None, None])]
     for name, rest in calls:
         make = getattr(figures, name)
         slim = figures.plotted(small_dt, make)

@@ -139,7 +139,7 @@ def run_update(args: argparse.Namespace) -> int:
     from gpt2030.reports.png import Renderer
 
     # The report's figure worker starts now, beside the validation and the fit, so that it
-    # is ready when the report begins (it waits idle meanwhile).
+    # has imported what the figures need when the first one comes (then it waits).
     with Renderer() as renderer:
         return _update(args, renderer)
 
@@ -209,8 +209,8 @@ class FigureStart:
 
     A new run, reweighted or fitted, calls it before its diagnostics and save
     (``on_posterior`` of ``try_reweight`` and ``infer``), a reused one right away: the
-    worker draws them (~6 s) while the run is checked and saved and the predictions are
-    registered.
+    worker builds and draws them (~4.5 s) while the run is checked and saved and the
+    predictions are registered.
     """
 
     def __init__(self, renderer: Renderer, progress) -> None:

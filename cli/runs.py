@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rl.set_defaults(func=cmd_runs_list)
     rr = rsub.add_parser("remove", help="delete one stored run (its folder under runs/)",
                          description="Delete runs/RUN_ID: the run's own files only; a folder "
-                         "holding anything else is refused.")
+                         "holding anything else is refused, and so is a fitted run whose "
+                         "draws reweighted runs read (remove those first).")
     rr.add_argument("run_id", metavar="RUN_ID", help="the whole run id")
     rr.set_defaults(func=cmd_runs_remove)
 

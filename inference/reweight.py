@@ -8,7 +8,10 @@ model's series, where a reading is conditioned on the one before it), the weight
 Pareto-smoothed (PSIS, Vehtari et al. 2024), and a new run is stored whose posterior is
 resampled from the parent's (seeded, with replacement, by the smoothed weights; the indices
 kept in order so every chain stays a chain). Its manifest records ``path: "reweighted"``,
-the ``parent`` run, the Pareto ``k_hat`` and the ``weight_ess``.
+the ``parent`` run, the Pareto ``k_hat`` and the ``weight_ess``. Its ``run.nc`` holds only
+what is its own (its rows, the terms the added rows changed, and which of the parent's draws
+each of its draws is; ``resampled_from`` in the manifest): a few MB, where the parent's draws
+are ~140 MB for the shipped ledger (inference/runs.py, ``resampled_tree``).
 
 It refits instead (returns a :class:`Refit` reason) when k-hat exceeds
 :data:`~gpt2030.inference.diagnostics.PARETO_K_MAX` (the weights are unreliable), when a new
@@ -41,14 +44,18 @@ from gpt2030.inference.infer import hand_over, run_manifest
 from gpt2030.inference.progress import Progress, silent
 from gpt2030.inference.runs import (
     MANIFEST,
+    RESAMPLE,
+    RESAMPLED_FROM,
     Run,
     RunError,
     keep_saved_tree,
     latest_run,
     load_run,
     observations_to_dataset,
+    resampled_tree,
     run_key,
     save_run,
+    take_draws,
 )
 from gpt2030.inference.sampling import SamplerConfig, observed_data
 from gpt2030.models import build_model, get_config
@@ -67,6 +74,16 @@ class Refit:
     """Why the fast path does not apply: the run must be fitted again."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class Reweighted:
+    """A reweighted run before its diagnostics: its tree, the part it stores, its fields."""
+
+    tree: xr.DataTree  # the whole run (runs.resampled_tree of the parent's and ``own``)
+    own: xr.DataTree  # what its run.nc holds (runs.GROUPS_RESAMPLED)
+    fields: dict  # its manifest's path, parent, k_hat, weight_ess, parent_draws,
+    #              new_observations and resampled_from
 
 
 @dataclass(frozen=True)
@@ -227,16 +244,6 @@ def resample_indices(log_weights: np.ndarray, seed: int) -> np.ndarray:
     return idx.reshape(np.shape(log_weights))
 
 
-def _take(ds: xr.Dataset, idx: np.ndarray) -> xr.Dataset:
-    """The draws ``idx`` (flat, shaped (chain, draw)) of a dataset over (chain, draw)."""
-    n_chain, n_draw = idx.shape
-    ci, di = np.unravel_index(idx.ravel(), (ds.sizes["chain"], ds.sizes["draw"]))
-    out = ds.isel(chain=xr.DataArray(ci.reshape(idx.shape), dims=_SAMPLE_DIMS),
-                  draw=xr.DataArray(di.reshape(idx.shape), dims=_SAMPLE_DIMS))
-    out = out.drop_vars(["chain", "draw"], errors="ignore")
-    return out.assign_coords(chain=np.arange(n_chain), draw=np.arange(n_draw))
-
-
 def _compare_rows(stored: pd.DataFrame, current: xr.Dataset) -> str | None:
     """Why the current rows are not the stored rows plus additions (None if they are)."""
     fields = [f for f in FIELDS if f != "id" and f in current.data_vars
@@ -366,9 +373,10 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
 
     Returns
     -------
-    (xarray.DataTree, dict) or Refit
-        The new run's tree and its manifest's ``path``, ``parent``, ``k_hat``,
-        ``weight_ess``, ``parent_draws`` and ``new_observations``.
+    Reweighted or Refit
+        The new run's tree, the part of it that its ``run.nc`` stores, and its manifest's
+        ``path``, ``parent``, ``k_hat``, ``weight_ess``, ``parent_draws``,
+        ``new_observations`` and ``resampled_from``.
     """
     progress = progress or silent()
     config = get_config(request.config)
@@ -427,23 +435,20 @@ def reweight(base: Run, ledger: Ledger, request, progress: Progress | None = Non
         seed = int(hashlib.sha256(f"{request.seed}:{base.id}:{','.join(added)}".encode())
                    .hexdigest()[:8], 16)
         idx = resample_indices(weights.log_weights, seed)
-        tree: dict[str, xr.Dataset] = {"posterior": _take(post, idx)}
-        if "sample_stats" in dt_base.children:
-            tree["sample_stats"] = _take(dt_base["sample_stats"].to_dataset(), idx)
-        if "log_prior" in dt_base.children:
-            tree["log_prior"] = _take(dt_base["log_prior"].to_dataset(), idx)
-        ll = _take(old_ll[[v for v in old_ll.data_vars if v not in affected]], idx)
-        tree["log_likelihood"] = ll.merge(_take(new_ll[affected], idx))
-        pp_old = dt_base["posterior_predictive"].to_dataset()
-        pp = _take(pp_old[[v for v in pp_old.data_vars if v not in affected]], idx)
-        fresh = over_draws.predictive(model, tree["posterior"][free], affected, seed)
-        tree["posterior_predictive"] = pp.merge(fresh)
-        tree["observed_data"] = observed_data(model)
-        for name in ("prior", "prior_predictive"):
-            tree[name] = dt_base[name].to_dataset()
-        tree["observations"] = current
-        dt = xr.DataTree.from_dict(tree)
-    return dt, fields
+        fresh = over_draws.predictive(model, take_draws(post[free], idx), affected, seed)
+        # What the new run holds of its own; the rest is its parent's draws at ``idx``
+        # (runs.resampled_tree, which also reads it back later).
+        own = xr.DataTree.from_dict({
+            "log_likelihood": take_draws(new_ll[affected], idx),
+            "posterior_predictive": fresh,
+            "observed_data": observed_data(model),
+            "observations": current,
+            RESAMPLE: xr.Dataset({"parent_draw": (_SAMPLE_DIMS, idx)},
+                                 coords={d: np.arange(n) for d, n in
+                                         zip(_SAMPLE_DIMS, idx.shape, strict=True)}),
+        })
+        dt = resampled_tree(dt_base, own)
+    return Reweighted(dt, own, {**fields, RESAMPLED_FROM: base.id})
 
 
 def reweighted_checks(dt: xr.DataTree, parent: Run, fields: dict) -> Diagnostics:
@@ -520,7 +525,7 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
     if isinstance(result, Refit):
         progress.note(f"full refit: {result.reason}")
         return None
-    dt, fields = result
+    dt, fields = result.tree, result.fields
     config = get_config(request.config)
     rows = ledger.rows()
     obs_hash = observation_hash(rows)
@@ -542,4 +547,4 @@ def try_reweight(ledger: Ledger, runs_dir: Path, request, refit: bool = False,
     manifest = run_manifest(key, rows, roles, config, request, report, timings,
                             created=created, cutoff=None, prior_only=False, **fields)
     progress.note(f"posterior {path_line(manifest)}")
-    return keep_saved_tree(save_run(dt, manifest, runs_dir), dt), False
+    return keep_saved_tree(save_run(dt, manifest, runs_dir, own=result.own), dt), False

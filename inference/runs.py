@@ -43,6 +43,7 @@ from gpt2030.observations.files import atomic_path
 from gpt2030.observations.schema import FIELDS
 
 if TYPE_CHECKING:  # xarray and pandas are imported where used: listing runs needs neither
+    import numpy as np
     import pandas as pd
     import xarray as xr
 
@@ -72,6 +73,17 @@ MANIFEST_FIELDS: dict[str, tuple[type, ...]] = {
 #: Groups ``run.nc`` holds: always, and unless the run is prior-only.
 GROUPS_ALWAYS = ("prior", "prior_predictive", "observations")
 GROUPS_POSTERIOR = ("posterior", "posterior_predictive", "log_likelihood", "sample_stats")
+#: The manifest field of a run whose ``run.nc`` holds only what differs from its fitted
+#: parent (a reweighted run): the parent's id. Its draws are the parent's at the indices
+#: of :data:`RESAMPLE` (see :func:`resampled_tree`).
+RESAMPLED_FROM = "resampled_from"
+#: The group of such a run that says which of the parent's draws each of its draws is:
+#: ``parent_draw`` (chain, draw), a flat index into the parent's (chain, draw).
+RESAMPLE = "resample"
+#: Groups the ``run.nc`` of such a run holds: its own rows, the likelihood terms and
+#: predictive draws its added rows changed, and the indices.
+GROUPS_RESAMPLED = ("observations", "observed_data", "log_likelihood", "posterior_predictive",
+                    RESAMPLE)
 
 #: The fixed conversions of the essay's chain (models/priors.py) that each run stores, with
 #: the comment that cites each, so that the report of an old run shows the run's own.
@@ -316,8 +328,11 @@ class Run:
             When the file cannot be read (damaged after it was checked).
         """
         if not self._tree:
+            source = self.manifest.get(RESAMPLED_FROM)
+            # The parent's draws first: a missing or damaged parent names the parent.
+            parent = resampled_source(self) if source else None
             try:
-                self._tree.append(_read_tree(self.path / RUN_FILE))
+                self._tree.append(_read_tree(self.path / RUN_FILE, parent))
             except (OSError, ValueError, KeyError, RuntimeError) as err:
                 raise BrokenRunError(self.id, f"{RUN_FILE} cannot be read "
                                      f"({_first_line(err)})", self.manifest) from None
@@ -356,15 +371,116 @@ def _remember(identity: tuple, tree: xr.DataTree) -> xr.DataTree:
     return tree
 
 
-def _read_tree(nc: Path) -> xr.DataTree:
-    """``nc`` read eagerly, or the tree this process read from (or saved as) that file."""
+def _read_tree(nc: Path, parent: Run | None = None) -> xr.DataTree:
+    """``nc`` read eagerly, or the tree this process read from (or saved as) that file.
+
+    With ``parent``, the file holds a reweighted run's own part and the tree is
+    :func:`resampled_tree` of the parent's.
+    """
     import xarray as xr
 
     identity = _identity(nc)
     if identity in _READ_TREES:
         _READ_TREES.move_to_end(identity)
         return _READ_TREES[identity]
-    return _remember(identity, _read_only(xr.load_datatree(nc)))
+    tree = xr.load_datatree(nc)
+    if parent is not None:
+        tree = resampled_tree(parent.datatree(), tree)
+    return _remember(identity, _read_only(tree))
+
+
+def resampled_source(run: Run) -> Run:
+    """The fitted run whose draws a reweighted run's ``run.nc`` indexes, checked.
+
+    Raises
+    ------
+    BrokenRunError
+        When that run is missing, broken, or itself stored as indices: the reweighted run
+        cannot be read without it.
+    """
+    source = str(run.manifest.get(RESAMPLED_FROM))
+    folder = run.path.parent / source
+    found = check_run(folder) if folder.is_dir() else BrokenRun(folder, "it is missing")
+    if isinstance(found, Run) and found.manifest.get(RESAMPLED_FROM):
+        found = BrokenRun(folder, "it is stored as indices into another run itself")
+    if isinstance(found, Run):
+        try:
+            return verify_run(found)
+        except BrokenRunError as err:
+            found = BrokenRun(folder, err.reason)
+    raise BrokenRunError(run.id, f"its draws are those of run {source}, and {found.reason}",
+                         run.manifest)
+
+
+def take_draws(ds: xr.Dataset, idx: np.ndarray) -> xr.Dataset:
+    """The draws ``idx`` (flat indices into ``ds``'s (chain, draw), shaped (chain, draw)).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A group over (chain, draw).
+    idx : numpy.ndarray
+        Integer array of the new (chain, draw) shape.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` at those draws, with chain and draw numbered afresh; its attributes kept.
+    """
+    import numpy as np
+    import xarray as xr
+
+    dims = ("chain", "draw")
+    ci, di = np.unravel_index(idx.ravel(), (ds.sizes["chain"], ds.sizes["draw"]))
+    out = ds.isel(chain=xr.DataArray(ci.reshape(idx.shape), dims=dims),
+                  draw=xr.DataArray(di.reshape(idx.shape), dims=dims))
+    out = out.drop_vars(list(dims), errors="ignore")
+    return out.assign_coords(chain=np.arange(idx.shape[0]), draw=np.arange(idx.shape[1]))
+
+
+def resampled_tree(parent: xr.DataTree, own: xr.DataTree) -> xr.DataTree:
+    """A reweighted run's whole tree, from its fitted parent's and its own part.
+
+    Parameters
+    ----------
+    parent : xarray.DataTree
+        The fitted parent's tree.
+    own : xarray.DataTree
+        What the reweighted run's ``run.nc`` holds (:data:`GROUPS_RESAMPLED`): its
+        observations and observed data; in ``log_likelihood`` and ``posterior_predictive``
+        the terms its added rows changed, already at its own draws; and
+        ``resample.parent_draw``.
+
+    Returns
+    -------
+    xarray.DataTree
+        Every group over draws is the parent's at ``parent_draw``, with the run's own terms
+        replacing the parent's of the same name (appended after the others); the prior groups
+        are the parent's; the root's attributes are the run's own. ``update`` builds the tree
+        it keeps in memory with this same function, so a later read gives the same tree.
+    """
+    import numpy as np
+    import xarray as xr
+
+    idx = np.asarray(own[RESAMPLE]["parent_draw"].values)
+    groups: dict[str, xr.Dataset] = {}
+    for name in ("posterior", "sample_stats", "log_prior", "log_likelihood",
+                 "posterior_predictive"):
+        if name not in parent.children:
+            continue
+        ds = parent[name].to_dataset()
+        mine = own[name].to_dataset() if name in own.children else xr.Dataset()
+        ds = take_draws(ds[[v for v in ds.data_vars if v not in mine.data_vars]], idx)
+        groups[name] = ds.merge(mine, combine_attrs="override") if mine.data_vars else ds
+    groups["observed_data"] = own["observed_data"].to_dataset()
+    for name in ("prior", "prior_predictive"):
+        if name in parent.children:
+            groups[name] = parent[name].to_dataset()
+    groups["observations"] = own["observations"].to_dataset()
+    groups[RESAMPLE] = own[RESAMPLE].to_dataset()
+    tree = xr.DataTree.from_dict(groups)
+    tree.attrs = dict(own.attrs)
+    return tree
 
 
 @dataclass(frozen=True)
@@ -525,13 +641,37 @@ def thinned_posterior(dt: xr.DataTree, max_draws: int) -> tuple[xr.Dataset, int]
     return post.isel(draw=slice(None, None, step)), step
 
 
-def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path) -> Run:
-    """Write a run atomically: everything into a temporary folder, then one rename."""
-    dt.attrs.update(model_version=manifest["model_version"], run_id=manifest["run_id"])
+def save_run(dt: xr.DataTree, manifest: dict, runs_dir: Path,
+             own: xr.DataTree | None = None) -> Run:
+    """Write a run atomically: everything into a temporary folder, then one rename.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        The run's tree.
+    manifest : dict
+        Its manifest (``run_nc_bytes`` is added).
+    runs_dir : pathlib.Path
+    own : xarray.DataTree, optional
+        What ``run.nc`` holds instead of ``dt``, for a run whose manifest names the fitted
+        run it was resampled from (:data:`RESAMPLED_FROM`): ``dt`` is
+        :func:`resampled_tree` of the parent's tree and ``own``. A one-row update then
+        writes a few MB, not the ~140 MB of draws its parent holds already.
+
+    Returns
+    -------
+    Run
+    """
+    if (own is None) != (not manifest.get(RESAMPLED_FROM)):
+        raise ValueError(f"a run's own part is stored exactly when its manifest has "
+                         f"{RESAMPLED_FROM!r}")
+    stored = dt if own is None else own
+    for tree in (dt, stored):
+        tree.attrs.update(model_version=manifest["model_version"], run_id=manifest["run_id"])
     final = runs_dir / manifest["run_id"]
     # A run folder appears complete, or not at all (a killed save leaves a ``.tmp-*``).
     with atomic_path(final, directory=True, prefix=f".tmp-{manifest['run_id']}-") as tmp:
-        dt.to_netcdf(tmp / RUN_FILE, encoding=_storage(dt))
+        stored.to_netcdf(tmp / RUN_FILE, encoding=_storage(stored))
         # What lets a listing check run.nc without opening it (see check_run).
         manifest = {**manifest, "run_nc_bytes": (tmp / RUN_FILE).stat().st_size}
         text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
@@ -706,7 +846,7 @@ def file_problem(nc: Path, recorded_bytes: object = None) -> str | None:
     return None
 
 
-def groups_problem(nc: Path, prior_only: bool) -> str | None:
+def groups_problem(nc: Path, prior_only: bool, resampled: bool = False) -> str | None:
     """What is wrong with a ``run.nc`` once opened (netCDF4, no data read), or None.
 
     Parameters
@@ -715,6 +855,8 @@ def groups_problem(nc: Path, prior_only: bool) -> str | None:
         The file.
     prior_only : bool
         Whether the run has no posterior (then only :data:`GROUPS_ALWAYS` are required).
+    resampled : bool
+        Whether the file holds a reweighted run's own part (:data:`GROUPS_RESAMPLED`).
 
     Returns
     -------
@@ -728,7 +870,8 @@ def groups_problem(nc: Path, prior_only: bool) -> str | None:
             groups = set(ds.groups)
     except Exception as err:  # any failure to open means a damaged file
         return f"{RUN_FILE} does not open (truncated or damaged: {_first_line(err)})"
-    wanted = GROUPS_ALWAYS + (() if prior_only else GROUPS_POSTERIOR)
+    wanted = GROUPS_RESAMPLED if resampled else \
+        GROUPS_ALWAYS + (() if prior_only else GROUPS_POSTERIOR)
     missing = [g for g in wanted if g not in groups]
     if missing:
         return f"{RUN_FILE} lacks the group(s) {', '.join(missing)}"
@@ -768,8 +911,15 @@ def check_run(path: Path) -> Run | BrokenRun:
         return BrokenRun(path, f"{RUN_FILE} is missing", manifest)
     recorded = manifest.get("run_nc_bytes")
     reason = file_problem(nc, recorded)
+    resampled = bool(manifest.get(RESAMPLED_FROM))
     if reason is None and not isinstance(recorded, int):
-        reason = groups_problem(nc, manifest["prior_only"])
+        reason = groups_problem(nc, manifest["prior_only"], resampled)
+    if reason is None and resampled:
+        # Its draws are another run's: without that run it cannot be read.
+        source = path.parent / str(manifest[RESAMPLED_FROM])
+        found = check_run(source) if source.is_dir() else BrokenRun(source, "it is missing")
+        if isinstance(found, BrokenRun):
+            reason = f"its draws are those of run {source.name}, and {found.reason}"
     return BrokenRun(path, reason, manifest) if reason else Run(path, manifest)
 
 
@@ -795,9 +945,12 @@ def verify_run(run: Run) -> Run:
         When the file does not open or lacks a group.
     """
     if isinstance(run.manifest.get("run_nc_bytes"), int):  # else check_run opened it already
-        reason = groups_problem(run.path / RUN_FILE, bool(run.manifest["prior_only"]))
+        reason = groups_problem(run.path / RUN_FILE, bool(run.manifest["prior_only"]),
+                                bool(run.manifest.get(RESAMPLED_FROM)))
         if reason:
             raise BrokenRunError(run.id, reason, run.manifest)
+    if run.manifest.get(RESAMPLED_FROM):
+        resampled_source(run)
     return run
 
 
@@ -951,14 +1104,22 @@ def remove_run(runs_dir: Path, run_id: str) -> Path:
     Raises
     ------
     RunError
-        No run folder of that name, or one holding files gpt2030 did not write (listed;
-        nothing is deleted then).
+        No run folder of that name, one holding files gpt2030 did not write (listed;
+        nothing is deleted then), or one whose draws reweighted runs index (listed: they
+        cannot be read without it; remove them first).
     """
     path = runs_dir / run_id
     if not run_id or "/" in run_id or run_id.startswith(".") or path.is_symlink() or \
             not path.is_dir() or path.name == "backtests" or path.parent != runs_dir:
         raise RunError(f"no run {run_id!r} in {runs_dir} (give the whole id, "
                        "see `gpt2030 runs list`)")
+    children = sorted(p.name for p in _run_folders(runs_dir)
+                      if isinstance(m := _read_manifest(p), dict)
+                      and m.get(RESAMPLED_FROM) == run_id)
+    if children:
+        raise RunError(f"run {run_id} holds the draws of the reweighted run(s) "
+                       f"{', '.join(children)}, which cannot be read without it: remove them "
+                       "first (`gpt2030 runs remove ID`); nothing was removed")
 
     def ours(p: Path) -> bool:
         if p.is_file() and (p.name in _RUN_FILES or (

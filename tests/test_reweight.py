@@ -30,7 +30,17 @@ from gpt2030.inference.reweight import (
     reweight,
     try_reweight,
 )
-from gpt2030.inference.runs import load_run
+from gpt2030.inference.runs import (
+    GROUPS_RESAMPLED,
+    RESAMPLED_FROM,
+    BrokenRun,
+    BrokenRunError,
+    Run,
+    RunError,
+    check_run,
+    load_run,
+    remove_run,
+)
 from gpt2030.inference.sampling import SamplerConfig
 from gpt2030.observations import FIELDS, Ledger
 
@@ -196,14 +206,27 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
     assert json.loads((new.path / "manifest.json").read_text())["path"] == REWEIGHTED
     dt = new.datatree()
     # update registers and reports from the tree it saved, kept in memory: it must be the
-    # tree the file holds, down to every variable's dtype and attributes.
-    stored = xr.load_datatree(new.path / "run.nc")
+    # tree a later command reads (its own part from run.nc, the parent's draws at the
+    # stored indices), down to every variable's dtype and attributes.
+    from gpt2030.inference import runs as runs_module
+
+    runs_module._READ_TREES.clear()
+    stored = check_run(new.path).datatree()
+    assert stored is not dt and new.manifest[RESAMPLED_FROM] == run.id
     xr.testing.assert_identical(dt, stored)
     for node in stored.subtree:
         for name, var in node.variables.items():
             kept = dt[node.path].variables[name] if node.path != "/" else dt.variables[name]
             assert (kept.dtype, kept.attrs) == (var.dtype, var.attrs), (node.path, name)
+    # run.nc holds the run's own part only: not the parent's draws
+    own = xr.load_datatree(new.path / "run.nc")
+    assert set(own.children) == set(GROUPS_RESAMPLED)
+    assert (new.path / "run.nc").stat().st_size < (run.path / "run.nc").stat().st_size / 5
     old = run.datatree()
+    idx = own["resample"]["parent_draw"].values
+    np.testing.assert_array_equal(
+        dt["posterior"]["compute_growth"].values,
+        old["posterior"]["compute_growth"].values.ravel()[idx])
     assert dt["posterior"].sizes == old["posterior"].sizes
     assert added["id"] in set(dt["log_likelihood"]["compute_obs"]["compute_id"].values)
     assert added["id"] in set(dt["posterior_predictive"]["compute_obs"]["compute_id"].values)
@@ -240,6 +263,39 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
 
     html = to_html(Document("t", "s", [provenance_section(new, Manifest.from_dict(m))]))
     assert f"reweighted from run {run.id}" in html
+
+
+@pytest.mark.usefixtures("fast_pipeline")
+def test_a_reweighted_run_needs_its_parent_and_the_parent_is_kept_for_it(fixture_home) -> None:
+    """Its run.nc indexes the parent's draws: removing the parent is refused while it
+    exists, and a parent gone by other means makes it broken, naming the parent."""
+    home, run, request = fixture_home
+    ledger = _ledger(home)
+    ledger.add([_row(**INNOCUOUS)])
+    new, _ = try_reweight(ledger, home / "runs", request)
+    runs = home / "runs"
+    with pytest.raises(RunError, match=f"holds the draws of the reweighted run.*{new.id}"):
+        remove_run(runs, run.id)
+    assert (run.path / "run.nc").is_file()  # nothing removed
+    # moved away (not through gpt2030): the reweighted run is listed broken, not read
+    aside = home / "aside"
+    run.path.rename(aside)
+    from gpt2030.inference import runs as runs_module
+
+    runs_module._READ_TREES.clear()
+    found = check_run(new.path)
+    assert isinstance(found, BrokenRun)
+    assert found.reason == f"its draws are those of run {run.id}, and it is missing"
+    with pytest.raises(BrokenRunError, match=f"its draws are those of run {run.id}"):
+        load_run(runs, new.id)
+    with pytest.raises(BrokenRunError, match=f"its draws are those of run {run.id}"):
+        Run(new.path, new.manifest).datatree()
+    aside.rename(run.path)
+    assert isinstance(check_run(new.path), Run)
+    # the reweighted run first, then its parent: both go
+    remove_run(runs, new.id)
+    remove_run(runs, run.id)
+    assert not new.path.exists() and not run.path.exists()
 
 
 @pytest.mark.slow

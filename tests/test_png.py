@@ -5,6 +5,7 @@ The worker is handed a figure function and its arguments: here the PIT histogram
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,25 @@ def test_a_figure_that_does_not_pickle_is_drawn_here() -> None:
         assert first.path is None and first.result() == want[0]
         assert render.wait_for(second.path)
         assert second.result() == want[1] and second.by_worker
+
+
+def test_a_warmed_up_process_draws_the_same_bytes_as_a_fresh_one() -> None:
+    """The worker draws a throwaway figure while it waits (warm_up): the essay figure (log
+    axes, mathtext labels, a legend), drawn first in a fresh process and after warming up."""
+    rows = [{"label": f"quantity {i}", "unit": "unit", "q05": 10.0 ** i, "q25": 2 * 10.0 ** i,
+             "median": 3 * 10.0 ** i, "q75": 5 * 10.0 ** i, "q95": 10.0 ** (i + 1),
+             "essay": 4 * 10.0 ** i, "essay_low": None, "essay_high": None}
+            for i in range(5)]
+    code = ("import pickle, sys\n"
+            "from gpt2030.reports.figures import fig_essay_forest\n"
+            "from gpt2030.reports.png import draw, warm_up\n"
+            "rows = pickle.loads(sys.stdin.buffer.read())\n"
+            "{warm}sys.stdout.buffer.write(draw(fig_essay_forest, rows))\n")
+    cold, warm = (subprocess.run([sys.executable, "-c", code.format(warm=w)],
+                                 input=pickle.dumps(rows), capture_output=True,
+                                 check=True).stdout
+                  for w in ("", "warm_up()\n"))
+    assert cold.startswith(b"\x89PNG") and cold == warm
 
 
 def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:

@@ -13,9 +13,8 @@ The worker is ``python -m gpt2030.reports.png`` in a subprocess, not a
 ``multiprocessing`` child: spawn and forkserver children import the caller's main module
 again, so a user's script without a ``__main__`` guard would run a second time. The
 worker imports what the figures need and warms matplotlib up while it waits
-(:func:`warm_up`), and talks through files in a
-temporary folder and one line per figure on its standard streams; whatever goes wrong
-with it, the figure is drawn here instead.
+(:func:`warm_up`), and talks through files in a temporary folder and one line per figure on
+its standard streams; whatever goes wrong with it, the figure is drawn here instead.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
@@ -216,6 +217,7 @@ def test_each_trajectory_figure_needs_only_the_draws_it_declares(small_dt: xr.Da
 #: No observations to overlay.
 EMPTY = pd.DataFrame({"t": [], "value": [], "low": [], "high": []})
 
+
 @pytest.mark.parametrize(("decades", "minor"), [(8, False), (3, True)])
 def test_wide_log_axes_keep_major_ticks_only(decades: int, minor: bool) -> None:
     """Minor ticks of many decades are unreadable and a fifth of the drawing: dropped
@@ -227,6 +229,26 @@ def test_wide_log_axes_keep_major_ticks_only(decades: int, minor: bool) -> None:
     assert ax.get_yscale() == "log"
     assert bool(len(ax.yaxis.get_minorticklocs())) is minor
     assert len(ax.yaxis.get_majorticklocs()) >= 3
+
+
+def test_the_essay_figure_has_a_1_2_5_grid() -> None:
+    """Its narrow log axes are read by their minor ticks: at 2 and 5 times each power of
+    ten, not at every integer multiple (a quarter of drawing the figure)."""
+    rows = [{"label": f"quantity {i}", "unit": "unit", "q05": 10.0 ** i, "q25": 2 * 10.0 ** i,
+             "median": 3 * 10.0 ** i, "q75": 5 * 10.0 ** i, "q95": 10.0 ** (i + 2),
+             "essay": 4 * 10.0 ** i, "essay_low": None, "essay_high": None}
+            for i in range(4)]
+    fig = figures.fig_essay_forest(rows)
+    fig.canvas.draw()
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == len(rows)
+    for ax in axes:
+        minor = ax.xaxis.get_minorticklocs()
+        low, high = ax.get_xlim()
+        mantissas = {round(float(x / 10.0 ** np.floor(np.log10(x))), 6) for x in minor}
+        assert mantissas == {2.0, 5.0}, mantissas
+        assert len(minor) >= 2 * int(np.log10(high / low))
+
 
 def test_observations_overlaid(small_dt: xr.DataTree) -> None:
     from gpt2030.inference.runs import observations_from_datatree

@@ -37,6 +37,8 @@ def test_the_worker_draws_the_same_bytes_and_leaves_no_files() -> None:
         assert all(render.wait_for(p.path) for p in pending)  # all drawn before asked for
         got = [p.result() for p in pending]
         assert all(p.by_worker for p in pending)
+        worker = render._worker
+    assert worker.returncode == 0  # its input ended: it exited, and cleanly
     assert got == [_want(k) for k in range(4)]
     assert got[0].startswith(b"\x89PNG") and len(set(got)) == 4
     assert not folder.exists()

@@ -398,18 +398,35 @@ def resampled_source(run: Run) -> Run:
         When that run is missing, broken, or itself stored as indices: the reweighted run
         cannot be read without it.
     """
-    source = str(run.manifest.get(RESAMPLED_FROM))
-    folder = run.path.parent / source
-    found = check_run(folder) if folder.is_dir() else BrokenRun(folder, "it is missing")
-    if isinstance(found, Run) and found.manifest.get(RESAMPLED_FROM):
-        found = BrokenRun(folder, "it is stored as indices into another run itself")
+    found = _source(run.path, run.manifest)
     if isinstance(found, Run):
         try:
             return verify_run(found)
         except BrokenRunError as err:
-            found = BrokenRun(folder, err.reason)
-    raise BrokenRunError(run.id, f"its draws are those of run {source}, and {found.reason}",
-                         run.manifest)
+            found = BrokenRun(found.path, err.reason)
+    raise BrokenRunError(run.id, _source_reason(run.manifest, found), run.manifest)
+
+
+def _source(path: Path, manifest: dict) -> Run | BrokenRun:
+    """The run a resampled run's manifest names (:data:`RESAMPLED_FROM`), as listed.
+
+    A fitted run of the same folder: a name that is not a run id, a missing folder, or a
+    run that is itself stored as indices is broken (never followed further).
+    """
+    name = manifest.get(RESAMPLED_FROM)
+    if not isinstance(name, str) or not RUN_ID_PATTERN.match(name):
+        return BrokenRun(path, "that is not a run id")
+    folder = path.parent / name
+    if not folder.is_dir():
+        return BrokenRun(folder, "it is missing")
+    theirs = _read_manifest(folder)
+    if isinstance(theirs, dict) and theirs.get(RESAMPLED_FROM):
+        return BrokenRun(folder, "it is stored as indices into another run itself")
+    return check_run(folder)
+
+
+def _source_reason(manifest: dict, source: BrokenRun) -> str:
+    return f"its draws are those of run {manifest.get(RESAMPLED_FROM)}, and {source.reason}"
 
 
 def take_draws(ds: xr.Dataset, idx: np.ndarray) -> xr.Dataset:
@@ -916,10 +933,9 @@ def check_run(path: Path) -> Run | BrokenRun:
         reason = groups_problem(nc, manifest["prior_only"], resampled)
     if reason is None and resampled:
         # Its draws are another run's: without that run it cannot be read.
-        source = path.parent / str(manifest[RESAMPLED_FROM])
-        found = check_run(source) if source.is_dir() else BrokenRun(source, "it is missing")
+        found = _source(path, manifest)
         if isinstance(found, BrokenRun):
-            reason = f"its draws are those of run {source.name}, and {found.reason}"
+            reason = _source_reason(manifest, found)
     return BrokenRun(path, reason, manifest) if reason else Run(path, manifest)
 
 

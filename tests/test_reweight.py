@@ -292,6 +292,16 @@ def test_a_reweighted_run_needs_its_parent_and_the_parent_is_kept_for_it(fixture
         Run(new.path, new.manifest).datatree()
     aside.rename(run.path)
     assert isinstance(check_run(new.path), Run)
+    # a manifest naming something else (edited by hand): broken, never followed further
+    text = (new.path / "manifest.json").read_text()
+    for source, why in ((new.id, "it is stored as indices into another run itself"),
+                        ("../aside", "that is not a run id")):
+        (new.path / "manifest.json").write_text(json.dumps(
+            {**json.loads(text), RESAMPLED_FROM: source}))
+        found = check_run(new.path)
+        assert isinstance(found, BrokenRun) and found.reason.endswith(why), found.reason
+    (new.path / "manifest.json").write_text(text)
+    assert isinstance(check_run(new.path), Run)
     # the reweighted run first, then its parent: both go
     remove_run(runs, new.id)
     remove_run(runs, run.id)

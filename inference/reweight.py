@@ -78,12 +78,17 @@ class Refit:
 
 @dataclass(frozen=True)
 class Reweighted:
-    """A reweighted run before its diagnostics: its tree, the part it stores, its fields."""
+    """A reweighted run before its diagnostics.
 
-    tree: xr.DataTree  # the whole run (runs.resampled_tree of the parent's and ``own``)
-    own: xr.DataTree  # what its run.nc holds (runs.GROUPS_RESAMPLED)
-    fields: dict  # its manifest's path, parent, k_hat, weight_ess, parent_draws,
-    #              new_observations and resampled_from
+    ``tree`` is the whole run (``runs.resampled_tree`` of the parent's and ``own``), ``own``
+    what its ``run.nc`` holds (``runs.GROUPS_RESAMPLED``), and ``fields`` its manifest's
+    ``path``, ``parent``, ``k_hat``, ``weight_ess``, ``parent_draws``, ``new_observations``
+    and ``resampled_from``.
+    """
+
+    tree: xr.DataTree
+    own: xr.DataTree
+    fields: dict
 
 
 @dataclass(frozen=True)

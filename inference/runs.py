@@ -328,9 +328,8 @@ class Run:
             When the file cannot be read (damaged after it was checked).
         """
         if not self._tree:
-            source = self.manifest.get(RESAMPLED_FROM)
             # The parent's draws first: a missing or damaged parent names the parent.
-            parent = resampled_source(self) if source else None
+            parent = resampled_source(self) if self.manifest.get(RESAMPLED_FROM) else None
             try:
                 self._tree.append(_read_tree(self.path / RUN_FILE, parent))
             except (OSError, ValueError, KeyError, RuntimeError) as err:

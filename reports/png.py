@@ -117,10 +117,9 @@ class Renderer:
     ``renderer(make, *args)`` returns a :class:`PendingPNG` at once: the worker builds the
     figure (``make`` must be importable by name, a module-level function, and its arguments
     picklable: the draws a figure plots, ~1.5 MB a quantity) and draws it. With a single
-    core, or where
-    the worker cannot start or fails, the figure is drawn in this process when its bytes
-    are asked for. Leaving the ``with`` block stops the worker and removes its folder: ask
-    for the bytes inside it.
+    core, or where the worker cannot start or fails, the figure is drawn in this process
+    when its bytes are asked for. Leaving the ``with`` block stops the worker and removes
+    its folder: ask for the bytes inside it.
     """
 
     def __init__(self, dpi: int = DPI) -> None:

@@ -6,9 +6,9 @@ draw: for a run's 20,000 draws that loop took ~34 s of every ``infer`` (25 s of 
 predictive) with the compiled code cached, and numba's compilation on top on a cold cache.
 Here each is one graph vectorised over a leading draw axis (``vectorize_graph``) and
 evaluated in chunks of :data:`CHUNK` draws with NumPy kernels (no compilation to cache or
-miss, and no rewrites: :func:`_draw_mode`): ~3 s in all. The values are PyMC's: the same
-log-densities to float precision, and predictive draws from the same distributions (other
-random numbers: they come from one seeded stream per call).
+miss, and no rewrites but one that keeps every node on whole arrays: :func:`_draw_mode`).
+The values are PyMC's: the same log-densities to float precision, and predictive draws from
+the same distributions (other random numbers: they come from one seeded stream per call).
 
 Custom distributions (``CustomDist`` and PyMC's symbolic ones such as ``ExGaussian``) keep
 their random graph inside an ``OpFromGraph`` that cannot be vectorised; their inner graphs
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from pytensor.graph.basic import Variable
 
 #: Draws per evaluation: bounds the memory of one call (a (CHUNK, rows) array per term).
-#: The predictive's random numbers depend on it: keep it fixed for reproducible runs.
+#: The predictive's random numbers depend on it: keep it fixed for reproducible runs (a last
+#: chunk of fewer draws is padded to the graph's batch length, and draws as many numbers).
 CHUNK = 2000
 #: PyTensor's mode for PyMC's own forward samplers, which call their function once per draw
 #: (the prior predictive, the value of information's predictive): NumPy kernels, no
@@ -37,21 +38,91 @@ CHUNK = 2000
 MODE = "FAST_COMPILE"
 
 
+def _array_ops():
+    """A rewrite of the vectorised graphs' per-draw Python loops into whole-array NumPy ops.
+
+    Without it, some nodes ran Python once per draw or per element. Vectorising wraps an
+    op it has no batched form for in a ``Blockwise``, which loops over the draws: a
+    ``Deterministic``'s identity (``ViewOp``), a ``Join`` of a batched vector with an
+    unbatched one (the walks' leading zero), a per-row assignment ``x[idx] = y`` (the
+    censored rows' densities). And a scalar op with no NumPy function runs per element:
+    ``softplus`` (the compute ceiling's and the data limit's bends), ``fill`` and a cast to
+    float. For a run's 10,000 draws they were ~0.8 s of the 1.0-1.4 s its trajectories
+    took and most of its log-likelihood's (cProfile, 2026-11-29). Each becomes the same
+    values computed on the whole batch: the identity's input; the join, or the assignment
+    at every draw, of the inputs broadcast to the batch; ``zeros + y``; ``x + 0.0``; and
+    softplus written stably as ``max(x, 0) + log1p(exp(-|x|))``, equal to PyTensor's own
+    to the last bit or two (the run's trajectories moved by <= 3e-14 relative).
+    """
+    import pytensor.tensor as pt
+    from pytensor.compile.ops import ViewOp
+    from pytensor.graph.rewriting.basic import in2out, node_rewriter
+    from pytensor.scalar.basic import Cast, Second
+    from pytensor.scalar.math import Softplus
+    from pytensor.tensor.basic import Join
+    from pytensor.tensor.blockwise import Blockwise
+    from pytensor.tensor.elemwise import Elemwise
+    from pytensor.tensor.subtensor import AdvancedIncSubtensor
+
+    @node_rewriter(None)
+    def whole_batch(fgraph, node):
+        op = node.op
+        if isinstance(op, Elemwise) and isinstance(op.scalar_op, Softplus):
+            (x,) = node.inputs
+            return [pt.maximum(x, 0.0) + pt.log1p(pt.exp(-pt.abs(x)))]
+        if isinstance(op, Elemwise) and isinstance(op.scalar_op, Second):
+            x, y = node.inputs  # y broadcast against x
+            return [pt.zeros(tuple(x.shape), dtype=y.dtype) + y]
+        if isinstance(op, Elemwise) and isinstance(op.scalar_op, Cast) and \
+                op.scalar_op.o_type.dtype.startswith("float"):
+            (x,) = node.inputs  # to a float: NumPy's addition casts exactly
+            return [x + pt.zeros((), dtype=op.scalar_op.o_type.dtype)]
+        if not isinstance(op, Blockwise):
+            return None
+        if isinstance(op.core_op, ViewOp):
+            return list(node.inputs)
+        k = op.batch_ndim(node)
+        # The static batch length (_batched): a symbolic one, the old node's own shape,
+        # would keep that node in the graph.
+        batch = node.outputs[0].type.shape[:k]
+        if None in batch:
+            return None
+
+        def whole(x):
+            return pt.broadcast_to(x, (*batch, *tuple(x.shape)[k:]))
+
+        if isinstance(op.core_op, Join):
+            return [pt.join(op.core_op.axis + k, *map(whole, node.inputs))]
+        core = op.core_op
+        if isinstance(core, AdvancedIncSubtensor) and all(
+                isinstance(i, int) for i in core.idx_list) and all(
+                i.type.shape[:k] == (1,) * k for i in node.inputs[2:]):
+            # x[idx] = y (or +=) at every draw, with an index that is the same for all
+            x, y, *index = node.inputs
+            at = whole(x)[(slice(None),) * k + tuple(i[(0,) * k] for i in index)]
+            return [pt.inc_subtensor(at, y, set_instead_of_inc=core.set_instead_of_inc,
+                                     ignore_duplicates=core.ignore_duplicates)]
+        return None
+
+    return in2out(whole_batch)
+
+
 def _draw_mode():
     """PyTensor's mode for the graphs over the draws (trajectories, predictive, densities).
 
-    No rewrites at all: each graph is evaluated a few times (once per chunk), so
-    FAST_COMPILE's rewriting cost more than it saved. A registration's predictive (1,000
-    draws) and a run's trajectories: the values the same to 1e-13 (2026-11-28). The
-    log-densities (2026-11-29, the shipped run's 10,000 draws): every log-likelihood the
-    same to 1e-13, three priors' log-densities (Gamma) moved by 2e-7 relative, where both
-    modes differ from SciPy's by ~1e-7 (no stability lost: PyMC writes its densities in
-    stable forms); a run's log-likelihood and log-prior 5.6 -> 3.8-4.2 s, one added row's
-    term 0.9 -> 0.5 s (the served-speed term, unfused, ~0.1 s slower).
+    No rewrites but :func:`_array_ops`: each graph is evaluated a few times (once per
+    chunk), so FAST_COMPILE's rewriting cost more than it saved. A registration's
+    predictive (1,000 draws) and a run's trajectories: the values the same to 1e-13
+    (2026-11-28). The log-densities (2026-11-29, the shipped run's 10,000 draws): every
+    log-likelihood the same to 1e-13, three priors' log-densities (Gamma) moved by 2e-7
+    relative, where both modes differ from SciPy's by ~1e-7 (no stability lost: PyMC
+    writes its densities in stable forms); a run's log-likelihood and log-prior 5.6 ->
+    3.8-4.2 s, one added row's term 0.9 -> 0.5 s (the served-speed term, unfused, ~0.1 s
+    slower).
     """
     from pytensor.compile.mode import Mode
 
-    return Mode(linker="py", optimizer=None)
+    return Mode(linker="py", optimizer=None).register((_array_ops(), 0))
 
 
 def _density_mode():
@@ -96,10 +167,22 @@ def inline_symbolic(outputs: Sequence[Variable]) -> list[Variable]:
                                 strict=False)
 
 
-def _batched(variables: Sequence[Variable]) -> list[Variable]:
+def _batch(posterior: xr.Dataset) -> int:
+    """Draws per evaluation: :data:`CHUNK`, or every draw when there are fewer."""
+    return min(CHUNK, posterior.sizes["chain"] * posterior.sizes["draw"])
+
+
+def _batched(variables: Sequence[Variable], n: int) -> list[Variable]:
+    """Inputs with a leading draw axis of static length ``n``.
+
+    Static, so that vectorising needs no shape inference: over an axis of unknown length,
+    every ``Alloc`` and random variable of the vectorised graph had PyTensor infer the
+    batch length by rewriting the whole graph above it (for the model's observed
+    variables, 0.5-0.6 s of a 0.7-0.9 s vectorisation; 0.26 s with the length known).
+    """
     import pytensor.tensor as pt
 
-    return [pt.tensor(name=v.name, dtype=v.dtype, shape=(None, *v.type.shape))
+    return [pt.tensor(name=v.name, dtype=v.dtype, shape=(n, *v.type.shape))
             for v in variables]
 
 
@@ -114,21 +197,40 @@ def _vectorised(outputs: Sequence[Variable], replace: dict) -> list[Variable]:
                                 strict=True)]
 
 
+def _compile(inputs: Sequence[Variable], outputs: Sequence[Variable], posterior: xr.Dataset,
+             mode, seed: int | None = None):
+    """``outputs`` of the variables ``inputs`` as a function of a batch of their draws."""
+    from pymc.pytensorf import compile as compile_fn
+
+    batched = _batched(inputs, _batch(posterior))
+    outs = _vectorised(outputs, dict(zip(inputs, batched, strict=True)))
+    return compile_fn(batched, outs, random_seed=seed, mode=mode, on_unused_input="ignore")
+
+
 def _evaluate(fn, names: Sequence[str], posterior: xr.Dataset) -> list[np.ndarray]:
-    """``fn`` of the draws of ``names``, chunk by chunk; outputs shaped (chain, draw, ...)."""
+    """``fn`` of the draws of ``names``, chunk by chunk; outputs shaped (chain, draw, ...).
+
+    ``fn`` takes :func:`_batch` draws at a time (:func:`_batched`): a last, shorter chunk
+    is padded with its last draw, and the padding's outputs are dropped.
+    """
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     total = n_chain * n_draw
+    n = _batch(posterior)
     flat = []
     for name in names:
         values = np.asarray(posterior[name].transpose("chain", "draw", ...).values)
         flat.append(values.reshape(total, *values.shape[2:]))
     out: list[np.ndarray] = []
-    for start in range(0, total, CHUNK):
-        got = fn(*[a[start:start + CHUNK] for a in flat])
+    for start in range(0, total, n):
+        chunk = [a[start:start + n] for a in flat]
+        kept = len(chunk[0]) if chunk else n
+        if kept < n:
+            chunk = [np.concatenate([a, np.repeat(a[-1:], n - kept, axis=0)]) for a in chunk]
+        got = fn(*chunk)
         if not out:
             out = [np.empty((total, *np.shape(g)[1:]), dtype=np.asarray(g).dtype) for g in got]
         for whole, part in zip(out, got, strict=True):
-            whole[start:start + CHUNK] = part
+            whole[start:start + kept] = part[:kept]
     return [a.reshape(n_chain, n_draw, *a.shape[1:]) for a in out]
 
 
@@ -165,14 +267,9 @@ def predictive(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[str],
     xarray.Dataset
         The posterior predictive: one variable per name, dims (chain, draw, *its dims).
     """
-    from pymc.pytensorf import compile as compile_fn
-
     free = list(model.free_RVs)
-    batched = _batched(free)
-    outs = _vectorised(inline_symbolic([model[n] for n in var_names]),
-                       dict(zip(free, batched, strict=True)))
-    fn = compile_fn(batched, outs, random_seed=seed, mode=_draw_mode(),
-                    on_unused_input="ignore")
+    fn = _compile(free, inline_symbolic([model[n] for n in var_names]), posterior,
+                  _draw_mode(), seed)
     arrays = _evaluate(fn, [rv.name for rv in free], posterior)
     return _dataset(model, var_names, arrays, posterior)
 
@@ -192,13 +289,9 @@ def deterministics(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
         ``posterior`` with one variable more per Deterministic, dims (chain, draw, *its
         dims).
     """
-    from pymc.pytensorf import compile as compile_fn
-
     free = list(model.free_RVs)
-    batched = _batched(free)
     names = [d.name for d in model.deterministics]
-    outs = _vectorised(model.deterministics, dict(zip(free, batched, strict=True)))
-    fn = compile_fn(batched, outs, mode=_draw_mode(), on_unused_input="ignore")
+    fn = _compile(free, model.deterministics, posterior, _draw_mode())
     arrays = _evaluate(fn, [rv.name for rv in free], posterior)
     return posterior.merge(_dataset(model, names, arrays, posterior))
 
@@ -226,7 +319,6 @@ def log_densities(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[st
     """
     import pymc as pm
     from pymc.model.transform.conditioning import remove_value_transforms
-    from pymc.pytensorf import compile as compile_fn
 
     # The stored draws are constrained values: the model without its transforms reads them.
     umodel = remove_value_transforms(model)
@@ -242,10 +334,8 @@ def log_densities(model: pm.Model, posterior: xr.Dataset, var_names: Sequence[st
         logps.update(zip(free, umodel.logp(vars=[umodel[n] for n in free], sum=False),
                          strict=True))
     values = [umodel.rvs_to_values[rv] for rv in umodel.free_RVs]
-    batched = _batched(values)
-    outs = _vectorised([logps[n] for n in var_names], dict(zip(values, batched, strict=True)))
     # PyMC's compile, as compute_log_likelihood's: an invalid parameter gives -inf, no error.
-    fn = compile_fn(batched, outs, mode=_density_mode(), on_unused_input="ignore")
+    fn = _compile(values, [logps[n] for n in var_names], posterior, _density_mode())
     arrays = _evaluate(fn, [rv.name for rv in umodel.free_RVs], posterior)
     return _dataset(model, var_names, arrays, posterior)
 

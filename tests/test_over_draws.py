@@ -208,3 +208,68 @@ def test_graphs_over_the_draws_run_in_numpy(model, draws, monkeypatch):
     assert len(made) == 3
     for fn in made:
         assert _python_loops(fn) == []
+
+
+@pytest.fixture(scope="module")
+def prior_both(model) -> tuple[xr.DataTree, xr.DataTree]:
+    n = 1000
+    ours = over_draws.prior(model, n, SEED)
+    with quiet_pymc(), model:
+        theirs = pm.sample_prior_predictive(draws=n, random_seed=SEED,
+                                            compile_kwargs={"mode": "FAST_COMPILE"})
+    return ours, theirs
+
+
+@pytest.mark.slow
+def test_prior_is_pymcs_in_one_graph(model, prior_both):
+    """The same groups, variables, dims and shapes as PyMC's prior predictive, seeded, and
+    the same distributions: two-sample KS of every free parameter, Deterministic and
+    observed variable (a few elements each) against PyMC's draws (other random numbers).
+    A root parameter drawn once and broadcast, or a child drawn from its prior mean instead
+    of its parents' draws, fails here. Slow tier: PyMC draws one at a time."""
+    from scipy.stats import ks_2samp
+
+    ours, theirs = prior_both
+    assert list(ours.children) == list(theirs.children)
+    smallest = 1.0
+    for group in ("prior", "prior_predictive"):
+        a, b = ours[group].to_dataset(), theirs[group].to_dataset()
+        assert set(a.data_vars) == set(b.data_vars), group
+        for name in b.data_vars:
+            assert a[name].dims == b[name].dims and a[name].shape == b[name].shape, name
+            x = a[name].values.reshape(a.sizes["draw"], -1)
+            y = b[name].values.reshape(b.sizes["draw"], -1)
+            for j in range(0, x.shape[1], max(1, x.shape[1] // 4)):
+                xs, ys = x[:, j][np.isfinite(x[:, j])], y[:, j][np.isfinite(y[:, j])]
+                if np.unique(ys).size > 10:
+                    smallest = min(smallest, ks_2samp(xs, ys).pvalue)
+    assert smallest > 1e-4
+
+
+def test_prior_is_seeded(model):
+    a, b, c = (over_draws.prior(model, 20, seed) for seed in (SEED, SEED, SEED + 1))
+    for name in ("compute_growth", "growth_walk_steps", "training_compute"):
+        np.testing.assert_array_equal(a["prior"][name].values, b["prior"][name].values)
+        assert not np.allclose(a["prior"][name].values, c["prior"][name].values), name
+    # every draw its own: a root parameter is not one draw repeated
+    assert np.unique(a["prior"]["compute_growth"].values).size == 20
+
+
+def test_prior_draws_a_child_given_its_parents_draws():
+    """The shipped model's parameters are all roots (non-centred); a hierarchy's child is
+    drawn at each of its parent's draws, as PyMC's forward sampler draws it."""
+    with pm.Model(coords={"group": ["a", "b", "c"]}) as toy:
+        parent = pm.Normal("parent", 0.0, 1.0)
+        scale = pm.HalfNormal("scale", 1.0)
+        child = pm.Normal("child", parent, 0.01 * scale, dims="group")
+        pm.Normal("y", child, 0.01, observed=np.zeros(3), dims="group")
+    prior = over_draws.prior(toy, 2000, SEED)
+    x = prior["prior"]["parent"].values.ravel()
+    kids = prior["prior"]["child"].values.reshape(-1, 3)
+    ys = prior["prior_predictive"]["y"].values.reshape(-1, 3)
+    assert np.unique(x).size == 2000
+    for j in range(3):
+        assert np.corrcoef(x, kids[:, j])[0, 1] > 0.999
+        assert np.corrcoef(kids[:, j], ys[:, j])[0, 1] > 0.99
+    spread = 0.01 * np.sqrt(np.mean(prior["prior"]["scale"].values ** 2))
+    assert abs(np.std(kids[:, 0] - x) / spread - 1) < 0.05

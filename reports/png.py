@@ -4,9 +4,10 @@ Building and drawing a report's nine figures (matplotlib's Agg, constrained layo
 seconds and holds the GIL: threads do not overlap it. A :class:`Renderer` hands each figure
 to one worker process as its function and arguments (the run's draws it plots, not the
 built figure), and the worker builds and draws it while the report computes its tables;
-when the report has nothing left to do but wait, it takes back the figures the worker has
-not begun and makes them itself. So the report's own process never imports matplotlib when
-the worker makes every figure. The bytes are those :func:`draw` gives in this process (the
+when the report has nothing left to do but wait and enough figures wait in the worker's
+queue (:data:`TAKE_BACK_QUEUE`), it takes back those the worker has not begun and makes them
+itself. So the report's own process never imports matplotlib when the worker makes every
+figure. The bytes are those :func:`draw` gives in this process (the
 same matplotlib draws the same figure).
 
 The worker is ``python -m gpt2030.reports.png`` in a subprocess, not a
@@ -36,6 +37,12 @@ if TYPE_CHECKING:
 
 #: Resolution of the report's figures.
 DPI = 125
+#: Figures waiting in the worker's queue (the one asked for included) from which the report
+#: takes the one it asks for back and draws it itself, unless it has drawn one already: the
+#: warmed-up worker draws a figure in ~0.4-0.6 s, and this process's first one, which imports
+#: matplotlib and loads its fonts, took ~1.5-2.5 s. Taking back the queue's last one or two
+#: made the update wait ~0.5 s longer than letting the worker finish (2026-11-29, traces).
+TAKE_BACK_QUEUE = 4
 #: Longest wait (s) for the worker's next figure before it is given up and the rest are
 #: drawn here: a figure takes well under a second, a first matplotlib import on a fresh
 #: machine (which builds its font cache) some seconds; a hung worker must not hang a report.
@@ -87,13 +94,18 @@ class PendingPNG:
         """The PNG bytes: the worker's, or drawn here when it has not begun them.
 
         A figure still waiting in the worker's queue when its bytes are asked for is taken
-        back and drawn here (the worker skips it): this process would otherwise idle while
-        the worker draws the rest of the queue.
+        back and drawn here (the worker skips it) when the queue is long enough that this
+        process would otherwise idle while the worker draws it (:data:`TAKE_BACK_QUEUE`),
+        or this process has drawn a figure already.
         """
-        if self.renderer is not None and self.path is not None and self.source is not None \
-                and not _claim(self.source) and self.renderer.wait_for(self.path):
-            self.by_worker = True
-            return self.path.read_bytes()
+        renderer = self.renderer
+        if renderer is not None and self.path is not None and self.source is not None:
+            take = (renderer.drawn_here or renderer.queued() >= TAKE_BACK_QUEUE) \
+                and _claim(self.source)
+            if not take and renderer.wait_for(self.path):
+                self.by_worker = True
+                return self.path.read_bytes()
+            renderer.drawn_here += 1
         return png_bytes(self.make(*self.args, **self.kwargs), self.dpi)
 
 
@@ -129,6 +141,8 @@ class Renderer:
         self._sent = 0
         self._done: set[str] = set()
         self._unread = b""  # the worker's output after its last complete line
+        #: figures handed over but drawn here (taken back, or the worker failed)
+        self.drawn_here = 0
 
     def __enter__(self) -> Renderer:
         """Start the worker (where there is a second core)."""
@@ -177,6 +191,12 @@ class Renderer:
             return pending
         pending.renderer, pending.path, pending.source = self, dst, src
         return pending
+
+    def queued(self) -> int:
+        """Figures handed to the worker that neither it nor this process has begun."""
+        if self._folder is None:
+            return 0
+        return sum(1 for _ in Path(self._folder.name).glob("*.pickle"))
 
     def wait_for(self, path: Path) -> bool:
         """Wait until the worker has written ``path``; False when it cannot.

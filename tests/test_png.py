@@ -15,7 +15,7 @@ import pytest
 from common import SEED
 
 from gpt2030.reports.figures import fig_pit
-from gpt2030.reports.png import Renderer, draw
+from gpt2030.reports.png import TAKE_BACK_QUEUE, Renderer, draw
 
 
 def _counts(k: int) -> tuple[int, ...]:
@@ -60,19 +60,33 @@ def test_a_dead_worker_or_none_means_drawn_here(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_a_figure_not_yet_begun_is_drawn_here_and_skipped_by_the_worker() -> None:
-    """The report takes back what the worker has not begun instead of idling."""
-    want = [_want(k) for k in range(3)]
+    """The report takes back what the worker has not begun when enough figures wait."""
+    n = TAKE_BACK_QUEUE + 1
+    want = [_want(k) for k in range(n + 1)]
+    with Renderer() as render:
+        pending = [render(fig_pit, _counts(k)) for k in range(n)]
+        # Asked for at once: the worker (a new process) has begun the first at most, so the
+        # last waits behind TAKE_BACK_QUEUE others and is drawn here.
+        assert pending[-1].result() == want[n - 1] and not pending[-1].by_worker
+        assert render.drawn_here == 1
+        assert render.wait_for(pending[0].path)
+        assert pending[0].result() == want[0] and pending[0].by_worker
+        later = render(fig_pit, _counts(n))
+        assert render.wait_for(later.path)  # the worker skipped the taken one, serves on
+        assert later.result() == want[n] and later.by_worker
+        assert render._worker is not None
+
+
+def test_a_short_queue_is_left_to_the_worker() -> None:
+    """With fewer than TAKE_BACK_QUEUE figures waiting, the report waits for the worker
+    rather than import matplotlib for a figure the worker is about to draw."""
+    want = [_want(k) for k in range(2)]
     with Renderer() as render:
         first, second = render(fig_pit, _counts(0)), render(fig_pit, _counts(1))
-        # Asked for at once: the worker (a new process) cannot have begun the second
-        # figure, which waits behind the first, so it is drawn here.
-        assert second.result() == want[1] and not second.by_worker
-        assert render.wait_for(first.path)
+        assert render.queued() <= 2
+        assert second.result() == want[1] and second.by_worker
         assert first.result() == want[0] and first.by_worker
-        third = render(fig_pit, _counts(2))
-        assert render.wait_for(third.path)  # the worker skipped the second and serves on
-        assert third.result() == want[2] and third.by_worker
-        assert render._worker is not None
+        assert render.drawn_here == 0 and render.queued() == 0
 
 
 def test_a_figure_that_does_not_pickle_is_drawn_here() -> None:

@@ -1,8 +1,8 @@
 """The model's trajectories and observations evaluated at every stored draw at once.
 
-PyMC's ``sample_posterior_predictive``, ``compute_log_likelihood``,
-``compute_log_prior`` and ``compute_deterministics`` call a compiled function once per
-draw: for a run's 20,000 draws that loop took ~34 s of every ``infer`` (25 s of it the
+PyMC's ``sample_posterior_predictive``, ``compute_log_likelihood``, ``compute_log_prior``,
+``compute_deterministics`` and ``sample_prior_predictive`` call a compiled function once
+per draw: for a run's 20,000 draws that loop took ~34 s of every ``infer`` (25 s of it the
 predictive) with the compiled code cached, and numba's compilation on top on a cold cache.
 Here each is one graph vectorised over a leading draw axis (``vectorize_graph``) and
 evaluated in chunks of :data:`CHUNK` draws with NumPy kernels (no compilation to cache or
@@ -334,6 +334,7 @@ def _shape(model: pm.Model, rv: Variable) -> tuple[int, ...] | None:
     if len(dims) != rv.ndim or any(model.coords.get(d) is None for d in dims):
         return None
     return tuple(len(model.coords[d]) for d in dims)
+
 
 def deterministics(model: pm.Model, posterior: xr.Dataset) -> xr.Dataset:
     """Every ``Deterministic`` of the model at every draw (the trajectories).

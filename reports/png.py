@@ -7,8 +7,8 @@ built figure), and the worker builds and draws it while the report computes its 
 when the report has nothing left to do but wait and enough figures wait in the worker's
 queue (:data:`TAKE_BACK_QUEUE`), it takes back those the worker has not begun and makes them
 itself. So the report's own process never imports matplotlib when the worker makes every
-figure. The bytes are those :func:`draw` gives in this process (the
-same matplotlib draws the same figure).
+figure. The bytes are those :func:`draw` gives in this process (the same matplotlib draws
+the same figure).
 
 The worker is ``python -m gpt2030.reports.png`` in a subprocess, not a
 ``multiprocessing`` child: spawn and forkserver children import the caller's main module

@@ -208,8 +208,9 @@ class FigureStart:
     """The report's main figures, handed to the drawing worker as early as possible.
 
     A new run, reweighted or fitted, calls it before its diagnostics and save
-    (``on_posterior`` of ``try_reweight`` and ``infer``), a reused one right away: the
-    worker builds and draws them (~4.5 s) while the run is checked and saved and the
+    (``on_posterior`` of ``try_reweight`` and ``infer``; a reweighted run as soon as its
+    draws are known, with only the groups the figures read), a reused one right away: the
+    worker builds and draws them (~4-5 s) while the run is checked and saved and the
     predictions are registered.
     """
 

@@ -454,7 +454,8 @@ def take_draws(ds: xr.Dataset, idx: np.ndarray) -> xr.Dataset:
     return out.assign_coords(chain=np.arange(idx.shape[0]), draw=np.arange(idx.shape[1]))
 
 
-def resampled_tree(parent: xr.DataTree, own: xr.DataTree) -> xr.DataTree:
+def resampled_tree(parent: xr.DataTree, own: xr.DataTree,
+                   posterior: xr.Dataset | None = None) -> xr.DataTree:
     """A reweighted run's whole tree, from its fitted parent's and its own part.
 
     Parameters
@@ -466,6 +467,8 @@ def resampled_tree(parent: xr.DataTree, own: xr.DataTree) -> xr.DataTree:
         observations and observed data; in ``log_likelihood`` and ``posterior_predictive``
         the terms its added rows changed, already at its own draws; and
         ``resample.parent_draw``.
+    posterior : xarray.Dataset, optional
+        The parent's posterior at those draws (:func:`take_draws`), when already taken.
 
     Returns
     -------
@@ -483,6 +486,9 @@ def resampled_tree(parent: xr.DataTree, own: xr.DataTree) -> xr.DataTree:
     for name in ("posterior", "sample_stats", "log_prior", "log_likelihood",
                  "posterior_predictive"):
         if name not in parent.children:
+            continue
+        if name == "posterior" and posterior is not None:
+            groups[name] = posterior
             continue
         ds = parent[name].to_dataset()
         mine = own[name].to_dataset() if name in own.children else xr.Dataset()

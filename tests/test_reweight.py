@@ -20,6 +20,7 @@ import xarray as xr
 from fixture_runs import SMALL, install
 
 from gpt2030.inference.infer import InferRequest
+from gpt2030.inference.progress import silent
 from gpt2030.inference.reweight import (
     REWEIGHTED,
     Refit,
@@ -179,21 +180,29 @@ def test_an_innocuous_row_is_reweighted_and_the_report_names_the_path(fixture_ho
     ledger = _ledger(home)
     (added,) = ledger.add([_row(**INNOCUOUS)])
     seen = []
+    progress = silent()
 
     def on_posterior(tree: xr.DataTree, preview: dict) -> None:
-        # before the diagnostics and the save: update starts the report's figures here
-        seen.append((tree, preview, (home / "runs" / preview["run_id"]).exists()))
-        time.sleep(1.5)  # not the run's time
+        # before the predictive, the diagnostics and the save: update starts the report's
+        # figures here, and they read only these groups
+        seen.append((tree, preview, (home / "runs" / preview["run_id"]).exists(),
+                     set(progress.timings)))
+        with progress.stage("figures"):
+            time.sleep(1.5)  # not the run's time, nor its stage
 
     began = time.perf_counter()
-    got = try_reweight(ledger, home / "runs", request, on_posterior=on_posterior)
+    got = try_reweight(ledger, home / "runs", request, progress=progress,
+                       on_posterior=on_posterior)
     wall = time.perf_counter() - began
     assert got is not None
     new, reused = got
     assert not reused
     m = new.manifest
-    ((tree, preview, saved_already),) = seen
+    ((tree, preview, saved_already, stages_before),) = seen
     assert not saved_already and "diagnostics" not in preview and "verdict" not in preview
+    assert set(tree.children) == {"posterior", "observations"}
+    assert stages_before == {"build", "log_likelihood", "resample"}  # not yet "predictive"
+    assert "figures" not in m["timings"] and "predictive" in m["timings"]
     assert preview["run_id"] == new.id and preview["path"] == REWEIGHTED
     xr.testing.assert_identical(tree["posterior"], new.datatree()["posterior"])
     assert {k: v for k, v in m.items()
